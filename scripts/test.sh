@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command: installs the native dependencies (scripts/setup.sh, a quick no-op
+# once done) and runs every test in the workspace. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+
+if ! command -v cargo >/dev/null && [[ -f $HOME/.cargo/env ]]; then
+  # shellcheck source=/dev/null
+  source "$HOME/.cargo/env" # rustup's environment, when the shell has not loaded it
+fi
+command -v cargo >/dev/null || { echo "[test] ERROR: cargo not found; install Rust (rustup)" >&2; exit 1; }
+
+echo "[test] cargo test --workspace $*"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+# cargo prints one "test result" line per test binary, doc tests last (often 0 of them); close
+# with the workspace-wide totals so the last line speaks for the whole run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
+     END { printf "workspace: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

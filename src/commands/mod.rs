@@ -1,0 +1,3 @@
+//! One module per `bnas` subcommand.
+
+pub mod summary;

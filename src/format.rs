@@ -1,0 +1,126 @@
+//! Human-readable numbers and aligned text tables for reports.
+
+/// Groups digits by thousands: 5578252 -> "5,578,252".
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A count with an SI suffix: 1234567 -> "1.23M".
+pub fn si(value: f64) -> String {
+    let (scaled, suffix) = match value {
+        v if v >= 1e9 => (v / 1e9, "G"),
+        v if v >= 1e6 => (v / 1e6, "M"),
+        v if v >= 1e3 => (v / 1e3, "K"),
+        v => (v, ""),
+    };
+    if suffix.is_empty() {
+        format!("{scaled:.0}")
+    } else {
+        format!("{scaled:.2}{suffix}")
+    }
+}
+
+/// A byte count in binary units: 1536 -> "1.50 KiB".
+pub fn bytes(value: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut scaled = value as f64;
+    let mut unit = 0;
+    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value} B")
+    } else {
+        format!("{scaled:.2} {}", UNITS[unit])
+    }
+}
+
+/// A text table: a header and rows, columns padded to their widest cell. Columns whose header
+/// is listed in `left` are left-aligned, the rest right-aligned (numbers).
+#[derive(Debug)]
+pub struct Table {
+    header: Vec<String>,
+    left: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers; the first `left_columns` are left-aligned.
+    pub fn new(header: &[&str], left_columns: usize) -> Table {
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            left: (0..header.len()).map(|i| i < left_columns).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row (one cell per column).
+    pub fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.header.len());
+        self.rows.push(cells);
+    }
+
+    /// Renders the table with a rule under the header.
+    pub fn render(&self) -> String {
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|c| {
+                std::iter::once(&self.header)
+                    .chain(&self.rows)
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .zip(&self.left)
+                .map(|((cell, &w), &left)| if left { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+                .collect();
+            padded.join("  ").trim_end().to_owned()
+        };
+        let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len().saturating_sub(1));
+        let mut out = line(&self.header);
+        out.push('\n');
+        out.push_str(&"-".repeat(rule));
+        for row in &self.rows {
+            out.push('\n');
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_written_by_hand() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(5_578_252), "5,578,252");
+        assert_eq!(si(1_234_567.0), "1.23M");
+        assert_eq!(si(512.0), "512");
+        assert_eq!(bytes(1536), "1.50 KiB");
+        assert_eq!(bytes(100), "100 B");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(&["name", "n"], 1);
+        t.row(vec!["a".into(), "10".into()]);
+        t.row(vec!["long".into(), "1".into()]);
+        assert_eq!(t.render(), "name   n\n--------\na     10\nlong   1");
+    }
+}

@@ -1,0 +1,53 @@
+//! The model-selection flags shared by every subcommand that builds a network.
+
+use anyhow::Context;
+use bnas_models::{load_genotype, InputShape, NetworkConfig, Overrides, Topology};
+use clap::Args;
+
+/// Which network: a named model or a genotype, with field overrides.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Named model (bnas-a, bnas-d..bnas-h), built-in cell (zeroise, dense) or genotype file
+    /// (JSON or the reference's `Genotype(...)` notation).
+    // Not `required`: clap then lets `bnas summary` flatten these flags as an optional group.
+    #[arg(long, short, required = false)]
+    pub model: String,
+    /// Network skeleton: cifar or imagenet.
+    #[arg(long)]
+    pub topology: Option<Topology>,
+    /// Replace the genotype: a built-in cell or a genotype file.
+    #[arg(long)]
+    pub genotype: Option<String>,
+    /// Number of cells L.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Initial channels C.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Number of classes.
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Input shape CxHxW, e.g. 1x28x28.
+    #[arg(long)]
+    pub input: Option<InputShape>,
+    /// Reproduce the reference's conv-selection quirk (float weights on its last convs).
+    #[arg(long)]
+    pub reference_compat: bool,
+}
+
+impl ModelArgs {
+    /// Resolves the flags into a network configuration.
+    pub fn config(&self) -> anyhow::Result<NetworkConfig> {
+        let genotype = self.genotype.as_deref().map(load_genotype).transpose().context("--genotype")?;
+        let overrides = Overrides {
+            topology: self.topology,
+            genotype,
+            layers: self.layers,
+            channels: self.channels,
+            classes: self.classes,
+            input: self.input,
+            reference_compat: self.reference_compat,
+        };
+        Ok(NetworkConfig::resolve(&self.model, &overrides)?)
+    }
+}

@@ -1,4 +1,15 @@
-//! Human-readable numbers and aligned text tables for reports.
+//! Human-readable numbers, aligned text tables, and printing reports.
+
+use std::io::{self, Write};
+
+/// Prints a report to stdout. A closed pipe (`bnas summary | head`) ends the output quietly
+/// instead of failing.
+pub fn emit(text: &str) -> io::Result<()> {
+    match writeln!(io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
 
 /// Groups digits by thousands: 5578252 -> "5,578,252".
 pub fn thousands(value: u64) -> String {

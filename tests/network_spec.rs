@@ -184,19 +184,29 @@ fn zeroise_pruning_of_bnas_a() {
     assert!(named("bnas-d").layers.iter().all(|l| l.liveness == Liveness::Live));
 }
 
+/// A 3-cell CIFAR network, C=4, with the given normal-cell edges and a fixed reduction cell that
+/// uses every non-Zeroise op.
+fn tiny_network(normal_edges: &str) -> NetworkSpec {
+    let text = format!(
+        "Genotype(normal=[{normal_edges}], normal_concat=range(2, 6), \
+         reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('bin_conv_3x3', 2), \
+         ('max_pool_3x3', 0), ('avg_pool_3x3', 3), ('max_pool_3x3', 0), ('bin_dil_conv_5x5', 4)], \
+         reduce_concat=range(2, 6))"
+    );
+    let genotype = Genotype::from_reference(&text).unwrap();
+    NetworkConfig { layers: 3, channels: 4, ..NetworkConfig::custom("t", Topology::Cifar, genotype) }
+        .spec()
+        .unwrap()
+}
+
 #[test]
 fn a_conv_on_a_zero_node_stays_live() {
     // Node 4 is all-Zeroise; node 5 convolves it. BN + sign turn zeros into a constant, so the
     // conv is computed, on a zero input.
-    let text = "Genotype(normal=[('bin_conv_3x3', 1), ('bin_conv_3x3', 0), ('bin_conv_3x3', 1), ('none', 2), \
-        ('none', 2), ('none', 3), ('bin_conv_3x3', 4), ('none', 0)], normal_concat=range(2, 6), \
-        reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('bin_conv_3x3', 2), \
-        ('max_pool_3x3', 0), ('avg_pool_3x3', 3), ('max_pool_3x3', 0), ('bin_dil_conv_5x5', 4)], reduce_concat=range(2, 6))";
-    let genotype = Genotype::from_reference(text).unwrap();
-    let spec =
-        NetworkConfig { layers: 3, channels: 4, ..NetworkConfig::custom("t", Topology::Cifar, genotype) }
-            .spec()
-            .unwrap();
+    let spec = tiny_network(
+        "('bin_conv_3x3', 1), ('bin_conv_3x3', 0), ('bin_conv_3x3', 1), ('none', 2), \
+         ('none', 2), ('none', 3), ('bin_conv_3x3', 4), ('none', 0)",
+    );
     let liveness = |name: &str| spec.layer(name).unwrap().liveness;
     assert_eq!(liveness("cells.0.nodes.4"), Liveness::Zero);
     assert_eq!(liveness("cells.0._ops.6"), Liveness::Live);
@@ -232,19 +242,93 @@ fn activation_memory() {
 }
 
 #[test]
-fn configs_and_specs_round_trip_through_json() {
+fn configs_round_trip_through_json() {
     // The `.bnas` graph section and trainer checkpoints store these.
     for model in registry::MODELS {
         let config = NetworkConfig::named(model.name).unwrap();
         let text = serde_json::to_string(&config).unwrap();
         assert_eq!(serde_json::from_str::<NetworkConfig>(&text).unwrap(), config);
-        let spec = config.spec().unwrap();
-        let text = serde_json::to_string(&spec).unwrap();
-        assert_eq!(serde_json::from_str::<NetworkSpec>(&text).unwrap(), spec);
+        // The spec itself is rebuilt from the config, never stored: same config, same spec.
+        let rebuilt = serde_json::from_str::<NetworkConfig>(&text).unwrap().spec().unwrap();
+        assert_eq!(rebuilt, config.spec().unwrap());
     }
     // A stored genotype is validated on read, like any other.
     let bad =
         serde_json::to_string(&NetworkConfig::named("bnas-a").unwrap()).unwrap().replacen("none", "zero", 1);
     let err = serde_json::from_str::<NetworkConfig>(&bad).unwrap_err().to_string();
     assert!(err.contains("unknown op 'zero'"), "{err}");
+}
+
+#[test]
+fn absurd_sizes_are_typed_errors_not_overflows() {
+    let big = |overrides: Overrides| with("bnas-a", overrides);
+    assert!(matches!(
+        big(Overrides { channels: Some(usize::MAX / 2), ..Overrides::default() }),
+        Err(SpecError::TooLarge { field: "channels", .. })
+    ));
+    assert!(matches!(
+        big(Overrides { layers: Some(1_000_000), ..Overrides::default() }),
+        Err(SpecError::TooLarge { field: "layers", .. })
+    ));
+    let input = Some(InputShape { channels: 3, height: 16384, width: 16384 });
+    assert!(matches!(
+        big(Overrides { channels: Some(1 << 16), input, ..Overrides::default() }),
+        Err(SpecError::CostOverflow { .. })
+    ));
+}
+
+#[test]
+fn pools_of_zeros_are_zero_and_zero_inputs_of_convs_take_memory() {
+    // Normal node 3 = none(2) + none(0) is zero; node 4 max-pools it (zero too); node 5 runs a
+    // binary conv on node 4, which must then exist as a zero tensor.
+    let spec = tiny_network(
+        "('bin_conv_3x3', 1), ('bin_conv_3x3', 0), ('none', 2), ('none', 0), \
+         ('max_pool_3x3', 3), ('avg_pool_3x3', 3), ('bin_conv_3x3', 4), ('none', 1)",
+    );
+    let id = |name: &str| spec.layers.iter().position(|l| l.name == name).unwrap();
+    let liveness = |name: &str| spec.layers[id(name)].liveness;
+    assert_eq!(liveness("cells.0.nodes.3"), Liveness::Zero);
+    assert_eq!(liveness("cells.0._ops.4"), Liveness::Zero); // max pool of zeros
+    assert_eq!(liveness("cells.0.nodes.4"), Liveness::Zero);
+    assert_eq!(liveness("cells.0._ops.6"), Liveness::Live);
+    assert_eq!(spec.activation_bytes(id("cells.0.nodes.4")), 4 * 4 * 32 * 32);
+    assert_eq!(spec.activation_bytes(id("cells.0.nodes.3")), 0); // only pools and sums read it
+}
+
+#[test]
+fn a_new_topology_brings_its_dataset_defaults() {
+    let overrides = Overrides { topology: Some(Topology::Imagenet), ..Overrides::default() };
+    let config = NetworkConfig::resolve("bnas-a", &overrides).unwrap();
+    assert_eq!((config.input, config.classes), (Topology::Imagenet.default_input(), 1000));
+    assert_eq!((config.layers, config.channels, config.name.as_str()), (20, 36, "bnas-a-custom"));
+    config.spec().unwrap();
+    let overrides = Overrides { topology: Some(Topology::Cifar), classes: Some(7), ..Overrides::default() };
+    let config = NetworkConfig::resolve("bnas-d", &overrides).unwrap();
+    assert_eq!((config.input.height, config.classes), (32, 7));
+}
+
+/// Peak memory by brute force, a second formulation: at each step, everything produced so far
+/// that is read at this step or later (or is the network output), plus the step's packed input.
+fn brute_force_peak(spec: &NetworkSpec) -> u64 {
+    let n = spec.layers.len();
+    let needed_at_or_after = |j: usize, step: usize| {
+        j == step || j == n - 1 || spec.layers.iter().skip(step).any(|l| !l.pruned() && l.inputs.contains(&j))
+    };
+    (0..n)
+        .filter(|&step| !spec.layers[step].pruned())
+        .map(|step| {
+            let held: u64 =
+                (0..=step).filter(|&j| needed_at_or_after(j, step)).map(|j| spec.activation_bytes(j)).sum();
+            held + spec.packed_input_bytes(step)
+        })
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn peak_memory_agrees_with_brute_force() {
+    for model in ["bnas-a", "bnas-d"] {
+        let spec = named(model);
+        assert_eq!(spec.peak_activation_bytes(), brute_force_peak(&spec), "{model}");
+    }
 }

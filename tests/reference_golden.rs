@@ -1,6 +1,7 @@
 //! The `models` spec against an independent PyTorch build of the same networks
 //! (`tests/golden/reference_models/generate.py`, run once, output committed): parameter counts,
-//! every state_dict key and shape in order, per-conv MACs and precision, and dead layers.
+//! every state_dict key and shape in order, per-conv MACs, precision (default and reference-compat)
+//! and dead layers.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,12 @@ fn golden(model: &str) -> Value {
 
 fn spec(model: &str) -> NetworkSpec {
     NetworkConfig::named(model).expect("named model").spec().expect("valid spec")
+}
+
+fn compat_spec(model: &str) -> NetworkSpec {
+    NetworkConfig { reference_compat: true, ..NetworkConfig::named(model).expect("named model") }
+        .spec()
+        .expect("valid spec")
 }
 
 /// The module name a conv or linear layer's hook reports: its weight's name without `.weight`.
@@ -63,6 +70,7 @@ fn per_layer_macs_precision_and_deadness_match_the_pytorch_forward() {
     for model in registry::MODELS {
         let golden = golden(model.name);
         let spec = spec(model.name);
+        let compat = compat_spec(model.name);
         let measured: HashMap<String, &Value> = golden["convs"]
             .as_array()
             .unwrap()
@@ -70,7 +78,7 @@ fn per_layer_macs_precision_and_deadness_match_the_pytorch_forward() {
             .map(|c| (c["name"].as_str().unwrap().to_owned(), c))
             .collect();
         let mut seen = 0;
-        for layer in &spec.layers {
+        for (layer, compat_layer) in spec.layers.iter().zip(&compat.layers) {
             let Some(name) = module_name(layer) else { continue };
             let expected =
                 measured.get(&name).unwrap_or_else(|| panic!("{}: {name} not in golden", model.name));
@@ -82,6 +90,8 @@ fn per_layer_macs_precision_and_deadness_match_the_pytorch_forward() {
                 "{} {name}",
                 model.name
             );
+            let compat_precision = expected["compat_precision"].as_str().unwrap();
+            assert_eq!(compat_layer.precision.label(), compat_precision, "{} {name} (compat)", model.name);
             if let Some(dead) = expected.get("dead") {
                 assert_eq!(
                     layer.liveness == Liveness::Dead,

@@ -30,12 +30,10 @@ impl Topology {
         }
     }
 
+    /// (layers, channels) of the topology's first named model: BNAS-A or BNAS-D.
     fn defaults(self) -> (usize, usize) {
-        // (layers, channels) of the topology's first named model.
-        match self {
-            Topology::Cifar => (20, 36),
-            Topology::Imagenet => (12, 64),
-        }
+        let model = registry::MODELS.iter().find(|m| m.topology == self).expect("each topology has a model");
+        (model.layers, model.channels)
     }
 
     /// Classes of the topology's dataset (CIFAR-10 or ImageNet).
@@ -112,7 +110,7 @@ impl FromStr for InputShape {
 /// Everything that determines a network's structure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfig {
-    /// Display name: a registry name, a cell name or a genotype file stem.
+    /// Display name: a registry name, a cell name or a genotype file name.
     pub name: String,
     /// CIFAR or ImageNet skeleton.
     pub topology: Topology,
@@ -202,14 +200,21 @@ impl NetworkConfig {
     }
 
     /// Applies overrides; a named model whose structure changes is renamed `<name>-custom`.
+    /// A new topology brings its dataset's input shape and classes unless those are overridden.
     pub fn with(self, overrides: &Overrides) -> NetworkConfig {
+        let topology = overrides.topology.unwrap_or(self.topology);
+        let (input, classes) = if topology == self.topology {
+            (self.input, self.classes)
+        } else {
+            (topology.default_input(), topology.default_classes())
+        };
         let changed = NetworkConfig {
-            topology: overrides.topology.unwrap_or(self.topology),
+            topology,
             genotype: overrides.genotype.clone().unwrap_or_else(|| self.genotype.clone()),
             layers: overrides.layers.unwrap_or(self.layers),
             channels: overrides.channels.unwrap_or(self.channels),
-            classes: overrides.classes.unwrap_or(self.classes),
-            input: overrides.input.unwrap_or(self.input),
+            classes: overrides.classes.unwrap_or(classes),
+            input: overrides.input.unwrap_or(input),
             reference_compat: self.reference_compat || overrides.reference_compat,
             name: self.name.clone(),
         };
@@ -242,6 +247,8 @@ pub fn load_genotype(name: &str) -> Result<Genotype, SpecError> {
     Ok(Genotype::from_file(path)?)
 }
 
+/// A custom network's name: the cell name, or the genotype file's name (with its extension, so
+/// that `bnas-a.json` does not pass for the named model).
 fn genotype_label(model: &str) -> String {
-    Path::new(model).file_stem().map_or_else(|| model.to_owned(), |s| s.to_string_lossy().into_owned())
+    Path::new(model).file_name().map_or_else(|| model.to_owned(), |s| s.to_string_lossy().into_owned())
 }

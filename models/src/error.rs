@@ -75,12 +75,20 @@ pub enum GenotypeError {
         found: String,
     },
     /// A genotype file that cannot be read.
-    #[error("cannot read genotype file {}: {source}", path.display())]
+    #[error("cannot read genotype file {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A genotype file larger than any genotype.
+    #[error("genotype file {} is larger than {limit} bytes; a genotype is a few hundred", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The largest accepted size.
+        limit: u64,
     },
 }
 
@@ -118,6 +126,22 @@ pub enum SpecError {
         min: usize,
         /// The value given.
         value: usize,
+    },
+    /// A size field beyond what the cost model can count.
+    #[error("{field} must be at most {max}, got {value}")]
+    TooLarge {
+        /// The field (`layers`, `channels`, `classes`, ...).
+        field: &'static str,
+        /// Its largest accepted value.
+        max: usize,
+        /// The value given.
+        value: usize,
+    },
+    /// A layer whose MAC count is beyond the per-layer limit (2^48), so totals cannot overflow.
+    #[error("layer {layer}: more than 2^48 MACs per sample, beyond the cost model's per-layer limit")]
+    CostOverflow {
+        /// Layer name.
+        layer: String,
     },
     /// A reduction whose stride-2 ops and 2x2 residual projection disagree on the output size.
     #[error(

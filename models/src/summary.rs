@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::NetworkConfig;
 use crate::cost::{self, CostKind};
-use crate::spec::{Layer, Liveness, NetworkSpec, Precision, Shape};
+use crate::spec::{Layer, Liveness, NetworkSpec, ParamSpec, Precision, Shape};
 
 /// One layer of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,23 +37,25 @@ pub struct LayerRow {
     pub packed_input_bytes: u64,
 }
 
-/// Whole-network totals. MACs, `ops`, `packed_bytes` and memory exclude pruned layers; `params`
-/// and `fp32_bytes` are the reference's unpruned counts, so checkpoints match.
+/// Whole-network totals. `params` and `buffers` are the reference's unpruned counts, so
+/// checkpoints match; MACs, `ops`, sizes and memory cover the live layers only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     /// Learnable parameters, counted as the reference counts them.
     pub params: u64,
     /// Of which binary conv weights (1 bit each when packed).
     pub binary_params: u64,
+    /// Non-learnable state_dict values: BatchNorm running statistics and step counters.
+    pub buffers: u64,
     /// Float MACs per sample.
     pub float_macs: u64,
     /// Binary MACs (BOPs) per sample.
     pub binary_macs: u64,
     /// float_macs + binary_macs / 64: the papers' "FLOPs".
     pub ops: f64,
-    /// All parameters at 4 bytes.
+    /// Live layers' learnable parameters at 4 bytes each.
     pub fp32_bytes: u64,
-    /// Live parameters packed: 1 bit per binary weight, 4 bytes for the rest.
+    /// The same parameters packed: 1 bit per binary weight, 4 bytes for the rest.
     pub packed_bytes: u64,
     /// fp32_bytes / packed_bytes.
     pub compression: f64,
@@ -97,8 +99,9 @@ impl Summary {
             .collect();
         let params = spec.param_count();
         let binary_params = spec.layers.iter().map(Layer::binary_weight_count).sum();
+        let buffers = spec.params().filter(|p| !p.kind.learnable()).map(ParamSpec::numel).sum();
+        let fp32_bytes = 4 * spec.live_layers().map(Layer::param_count).sum::<u64>();
         let packed_bits: u64 = spec.live_layers().map(Layer::packed_param_bits).sum();
-        let fp32_bytes = 4 * params;
         let packed_bytes = packed_bits.div_ceil(8);
         let float_macs = spec.total(CostKind::FloatMac);
         let binary_macs = spec.total(CostKind::BinaryMac);
@@ -108,6 +111,7 @@ impl Summary {
             totals: Totals {
                 params,
                 binary_params,
+                buffers,
                 float_macs,
                 binary_macs,
                 ops: cost::ops(float_macs, binary_macs),

@@ -4,7 +4,7 @@ use bnas_models::{registry, Liveness, NetworkConfig, Summary, Totals};
 use clap::Args;
 use serde::Serialize;
 
-use crate::format::{bytes, si, thousands, Table};
+use crate::format::{bytes, emit, si, thousands, Table};
 use crate::model_args::ModelArgs;
 
 /// Flags of `bnas summary`.
@@ -24,9 +24,9 @@ pub fn run(args: &SummaryArgs) -> anyhow::Result<()> {
         Some(model) => {
             let summary = Summary::of(&model.config()?.spec()?);
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                emit(&serde_json::to_string_pretty(&summary)?)?;
             } else {
-                println!("{}", render(&summary));
+                emit(&render(&summary))?;
             }
         }
         None => {
@@ -43,9 +43,9 @@ pub fn run(args: &SummaryArgs) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                emit(&serde_json::to_string_pretty(&rows)?)?;
             } else {
-                println!("{}", render_registry(&rows));
+                emit(&render_registry(&rows))?;
             }
         }
     }
@@ -142,8 +142,16 @@ fn render(summary: &Summary) -> String {
     let t = &summary.totals;
     let pruned = summary.layers.iter().filter(|r| r.pruned).count();
     let totals = [
-        ("Params", format!("{} ({} binary weights)", thousands(t.params), thousands(t.binary_params))),
-        ("Size fp32", bytes(t.fp32_bytes)),
+        (
+            "Params",
+            format!(
+                "{} ({} binary weights; plus {} non-trainable BN statistics)",
+                thousands(t.params),
+                thousands(t.binary_params),
+                thousands(t.buffers)
+            ),
+        ),
+        ("Size fp32", format!("{} (live layers' parameters at 4 bytes)", bytes(t.fp32_bytes))),
         (
             "Size packed",
             format!(
@@ -154,9 +162,19 @@ fn render(summary: &Summary) -> String {
         ),
         ("Float MACs", format!("{} ({})", thousands(t.float_macs), si(t.float_macs as f64))),
         ("Binary MACs", format!("{} ({})", thousands(t.binary_macs), si(t.binary_macs as f64))),
-        ("OPs", format!("{} (float MACs + binary MACs / 64)", si(t.ops))),
+        (
+            "OPs",
+            format!(
+                "{} (float MACs + binary MACs / 64; {:.1}% of it float)",
+                si(t.ops),
+                100.0 * t.float_macs as f64 / t.ops.max(1.0)
+            ),
+        ),
         ("Peak activations", format!("{} (one sample, sequential schedule)", bytes(t.peak_activation_bytes))),
-        ("Pruned layers", format!("{pruned} of {}", summary.layers.len())),
+        (
+            "Pruned layers",
+            format!("{pruned} of {} (their rows' counts are not in these totals)", summary.layers.len()),
+        ),
     ];
     let width = totals.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let totals: Vec<String> = totals.iter().map(|(k, v)| format!("{k:<width$}  {v}")).collect();

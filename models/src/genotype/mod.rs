@@ -15,6 +15,8 @@ use crate::op::OpKind;
 
 /// Edges per cell: two for each of the four intermediate nodes.
 pub const EDGES_PER_CELL: usize = 8;
+/// Genotype files are small; anything larger than this is not one.
+const MAX_FILE_BYTES: u64 = 1 << 20;
 /// The nodes every cell concatenates; the inter-cell residual needs all four (4C channels).
 pub const CONCAT: [usize; 4] = [2, 3, 4, 5];
 
@@ -104,8 +106,15 @@ impl Genotype {
 
     /// Reads a genotype file in either format.
     pub fn from_file(path: &Path) -> Result<Genotype, GenotypeError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| GenotypeError::Io { path: path.to_owned(), source })?;
+        use std::io::Read;
+        let io = |source| GenotypeError::Io { path: path.to_owned(), source };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+            .map_err(io)?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(GenotypeError::FileTooLarge { path: path.to_owned(), limit: MAX_FILE_BYTES });
+        }
         Genotype::parse(&text)
     }
 

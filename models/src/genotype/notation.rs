@@ -8,7 +8,7 @@ use crate::error::GenotypeError;
 
 /// Parses the notation; text before the first `Genotype(` is ignored (a log prefix).
 pub(super) fn parse(text: &str) -> Result<Genotype, GenotypeError> {
-    let start = text.find("Genotype").unwrap_or(0);
+    let start = text.find("Genotype(").unwrap_or(0);
     let mut parser = Parser { text, pos: start };
     parser.expect_word("Genotype")?;
     parser.expect('(')?;

@@ -16,6 +16,9 @@ use crate::op::OpKind;
 const MIN_LAYERS: usize = 3;
 /// The ImageNet topology's final average pool.
 const IMAGENET_FINAL_MAP: usize = 7;
+/// Largest count one layer may have: totals over any network (at most a few thousand layers
+/// under the size limits below) then stay far inside u64.
+const MAX_LAYER_COUNT: u128 = 1 << 48;
 
 impl NetworkSpec {
     pub(crate) fn build(config: NetworkConfig) -> Result<NetworkSpec, SpecError> {
@@ -81,7 +84,7 @@ impl NetworkSpec {
         let mut layers = net.layers;
         assign_precision(&mut layers, config.topology, config.reference_compat);
         for layer in &mut layers {
-            layer.cost = layer_cost(layer);
+            layer.cost = layer_cost(layer)?;
         }
         liveness::analyze(&mut layers);
         Ok(NetworkSpec { config, layers })
@@ -93,17 +96,21 @@ fn check_sizes(config: &NetworkConfig) -> Result<(), SpecError> {
         Topology::Cifar => 1,
         Topology::Imagenet => 2, // the first stem conv has C/2 outputs
     };
+    // The upper limits keep every shape product inside usize; costs are checked per layer.
     let checks = [
-        ("layers", MIN_LAYERS, config.layers),
-        ("channels", min_channels, config.channels),
-        ("classes", 1, config.classes),
-        ("input channels", 1, config.input.channels),
-        ("input height", 1, config.input.height),
-        ("input width", 1, config.input.width),
+        ("layers", MIN_LAYERS, 512, config.layers),
+        ("channels", min_channels, 1 << 16, config.channels),
+        ("classes", 1, 1 << 24, config.classes),
+        ("input channels", 1, 1 << 12, config.input.channels),
+        ("input height", 1, 1 << 14, config.input.height),
+        ("input width", 1, 1 << 14, config.input.width),
     ];
-    for (field, min, value) in checks {
+    for (field, min, max, value) in checks {
         if value < min {
             return Err(SpecError::TooSmall { field, min, value });
+        }
+        if value > max {
+            return Err(SpecError::TooLarge { field, max, value });
         }
     }
     Ok(())
@@ -130,7 +137,6 @@ struct ConvArgs {
     input_relu: bool,
     output_bn: Option<String>,
     output_relu: bool,
-    precision: Precision,
 }
 
 impl ConvArgs {
@@ -149,16 +155,14 @@ impl ConvArgs {
             input_relu: false,
             output_bn: None,
             output_relu: false,
-            precision: Precision::Float,
         }
     }
 
-    /// The reference's binary op block `<prefix>.bn` -> sign -> `<prefix>.op.0` -> ReLU.
+    /// The reference's binary op block (its precision is set once the whole net is known) `<prefix>.bn` -> sign -> `<prefix>.op.0` -> ReLU.
     fn binary(prefix: &str, out_channels: usize, kernel: usize, stride: usize, affine: bool) -> ConvArgs {
         ConvArgs {
             input_bn: Some((format!("{prefix}.bn"), affine)),
             output_relu: true,
-            precision: Precision::Binary,
             ..ConvArgs::new(prefix, &format!("{prefix}.op.0"), out_channels, kernel, stride)
         }
     }
@@ -261,7 +265,6 @@ impl Builder {
             Shape { channels: args.out_channels, height, width },
         );
         self.layers[id].params = params;
-        self.layers[id].precision = args.precision;
         Ok(id)
     }
 
@@ -424,20 +427,21 @@ fn assign_precision(layers: &mut [Layer], topology: Topology, reference_compat: 
 }
 
 /// MACs per sample: a conv counts its full kernel window at every output position.
-fn layer_cost(layer: &Layer) -> Vec<Cost> {
-    match &layer.op {
+fn layer_cost(layer: &Layer) -> Result<Vec<Cost>, SpecError> {
+    let (kind, count) = match &layer.op {
         LayerOp::Conv(conv) => {
-            let per_output = (conv.in_channels * conv.kernel * conv.kernel) as u64;
             let kind = match layer.precision {
                 Precision::Binary => CostKind::BinaryMac,
                 Precision::Float | Precision::BinaryInputFloatWeight => CostKind::FloatMac,
             };
-            vec![Cost { kind, count: layer.output.numel() * per_output }]
+            let per_output = (conv.in_channels * conv.kernel * conv.kernel) as u128;
+            (kind, u128::from(layer.output.numel()) * per_output)
         }
-        LayerOp::Linear { .. } => {
-            let weight = &layer.params[0];
-            vec![Cost { kind: CostKind::FloatMac, count: weight.numel() }]
-        }
-        _ => Vec::new(),
+        LayerOp::Linear { .. } => (CostKind::FloatMac, u128::from(layer.params[0].numel())),
+        _ => return Ok(Vec::new()),
+    };
+    if count > MAX_LAYER_COUNT {
+        return Err(SpecError::CostOverflow { layer: layer.name.clone() });
     }
+    Ok(vec![Cost { kind, count: count as u64 }])
 }

@@ -1,5 +1,5 @@
-//! Dead-layer analysis (spec §8): which layers are statically zero, and which reach the logits
-//! only through Zeroise edges.
+//! Dead-layer analysis (spec §8): which layers are statically zero (Zeroise, and sums or pools
+//! of zeros), and which reach the logits only through Zeroise edges.
 
 use super::{Layer, LayerOp, Liveness};
 
@@ -10,6 +10,10 @@ pub(super) fn analyze(layers: &mut [Layer]) {
         zero[i] = match layer.op {
             LayerOp::Zero { .. } => true,
             LayerOp::Add | LayerOp::Concat => layer.inputs.iter().all(|&j| zero[j]),
+            // Pooling zeros gives zeros. Convs are never zero: BN + sign turn zeros into a constant.
+            LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } | LayerOp::GlobalAvgPool => {
+                zero[layer.inputs[0]]
+            }
             _ => false,
         };
     }

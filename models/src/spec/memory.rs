@@ -1,19 +1,29 @@
 //! Activation memory per sample: fp32 layer outputs, bit-packed binary inputs, and the peak of
 //! a simple sequential schedule.
 
-use super::{LayerId, NetworkSpec};
+use super::{LayerId, Liveness, NetworkSpec};
 
 /// Bits per packed word: activations are packed along channels into u64 words.
 const WORD_BITS: usize = 64;
 
 impl NetworkSpec {
-    /// Bytes of a layer's fp32 output; 0 for a pruned layer, which is never materialized.
+    /// Whether a layer's output must exist in memory: every computed layer, and a statically
+    /// zero output that a computed conv reads (BN + sign turn zeros into a constant, so the conv
+    /// needs them). Sums and concats skip or fill zero inputs without materializing them.
+    pub fn materialized(&self, id: LayerId) -> bool {
+        match self.layers[id].liveness {
+            Liveness::Live => true,
+            Liveness::Dead => false,
+            Liveness::Zero => self.live_layers().any(|l| l.conv().is_some() && l.inputs.contains(&id)),
+        }
+    }
+
+    /// Bytes of a layer's fp32 output; 0 when it is not [materialized](Self::materialized).
     pub fn activation_bytes(&self, id: LayerId) -> u64 {
-        let layer = &self.layers[id];
-        if layer.pruned() {
-            0
+        if self.materialized(id) {
+            4 * self.layers[id].output.numel()
         } else {
-            4 * layer.output.numel()
+            0
         }
     }
 
@@ -35,19 +45,19 @@ impl NetworkSpec {
     /// when produced and freed after its last consumer; a binary conv also holds its packed input.
     pub fn peak_activation_bytes(&self) -> u64 {
         let n = self.layers.len();
-        let live: Vec<LayerId> = (0..n).filter(|&id| !self.layers[id].pruned()).collect();
         let mut last_use: Vec<LayerId> = (0..n).collect();
-        for &id in &live {
-            for &input in &self.layers[id].inputs {
+        for (id, layer) in self.layers.iter().enumerate().filter(|(_, l)| !l.pruned()) {
+            for &input in &layer.inputs {
                 last_use[input] = last_use[input].max(id);
             }
         }
+        let held_layers: Vec<LayerId> = (0..n).filter(|&id| self.materialized(id)).collect();
         let mut frees: Vec<Vec<LayerId>> = vec![Vec::new(); n];
-        for &id in &live {
+        for &id in &held_layers {
             frees[last_use[id]].push(id);
         }
         let (mut held, mut peak) = (0u64, 0u64);
-        for &id in &live {
+        for &id in &held_layers {
             held += self.activation_bytes(id);
             peak = peak.max(held + self.packed_input_bytes(id));
             // The network output stays allocated: it is what the caller reads.

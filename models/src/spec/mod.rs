@@ -49,6 +49,7 @@ pub enum Precision {
     Binary,
     /// Sign-binarized inputs with float weights: the reference's conv-selection quirk
     /// (`reference_compat`). Its MACs count as float.
+    #[serde(rename = "compat")]
     BinaryInputFloatWeight,
 }
 
@@ -233,7 +234,7 @@ impl ParamSpec {
 }
 
 /// One layer of the network.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Layer {
     /// Unique name; for blocks with parameters, the reference's module prefix.
     pub name: String,
@@ -292,8 +293,10 @@ impl Layer {
     }
 }
 
-/// A whole network, layers in a valid execution order; the last layer is the classifier.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A whole network, layers in a valid execution order (the reference's module registration
+/// order); the last layer is the classifier. Serialized for reports only: stored models keep
+/// their [`NetworkConfig`] and rebuild the spec from it, so there is one authority.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NetworkSpec {
     /// The configuration it was built from.
     pub config: NetworkConfig,

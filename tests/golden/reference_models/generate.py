@@ -5,7 +5,8 @@ For every named model it writes `<model>.json` with:
 - `params`: learnable parameters counted as the reference counts them (`named_parameters`);
 - `state_dict`: every state_dict key (buffers included, no `module.` prefix) with its shape, in order;
 - `convs`: every Conv2d/Linear in execution order with its MACs per sample (measured by forward
-  hooks on a real forward pass), its precision class, and whether it is dead. Deadness is measured
+  hooks on a real forward pass), its precision by default and in reference-compat mode (derived
+  with the reference's BinOp selection over the module tree), and whether it is dead. Deadness is measured
   dynamically (BNAS-A only, where Zeroise ops exist): a layer is dead when re-randomizing its weights
   leaves the logits bit-identical.
 
@@ -163,10 +164,21 @@ class Network(nn.Module):
         return self.classifier(s1.mean(dim=(2, 3)))
 
 
-def precision(name):
-    if name.startswith("stem") or "preprocess_res" in name or name == "classifier":
-        return "float"
-    return "binary"
+def precisions(net, num_skip):
+    """Precision of every Conv2d/Linear, default and reference-compat, derived the way the
+    reference's BinOp selects convs (spec §1): walk `named_modules`, skip the first `num_skip`
+    convs and every `res` conv; the reference's own range only reaches the count of non-`res`
+    convs while its index counts the `res` ones too, so the convs past that count keep float
+    weights (their inputs are still binarized)."""
+    convs = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    reachable = sum("res" not in n for n in convs)
+    default, compat = {}, {}
+    for index, name in enumerate(convs, start=1):
+        binarized = "res" not in name and index > num_skip
+        default[name] = "binary" if binarized else "float"
+        compat[name] = default[name] if not binarized or index <= reachable else "compat"
+    default["classifier"] = compat["classifier"] = "float"
+    return default, compat
 
 
 def randomize_batchnorms(net):
@@ -182,9 +194,10 @@ def randomize_batchnorms(net):
                     m.bias.uniform_(-0.5, 0.5)
 
 
-def measure(net, size, probe_dead):
+def measure(net, size, probe_dead, num_skip):
     """Per-layer MACs from a real forward pass, and (optionally) dynamic deadness."""
     randomize_batchnorms(net)
+    default, compat = precisions(net, num_skip)
     weighted = [(n, m) for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     macs, order = {}, []
 
@@ -208,7 +221,7 @@ def measure(net, size, probe_dead):
     result = []
     for name in order:
         module = dict(weighted)[name]
-        entry = {"name": name, "precision": precision(name), "macs": macs[name]}
+        entry = {"name": name, "precision": default[name], "compat_precision": compat[name], "macs": macs[name]}
         if probe_dead:
             saved = module.weight.detach().clone()
             with torch.no_grad():
@@ -236,7 +249,7 @@ def main():
             "model": name,
             "params": params,
             "state_dict": state,
-            "convs": measure(net, size, probe_dead=genotype is ZEROISE),
+            "convs": measure(net, size, probe_dead=genotype is ZEROISE, num_skip=1 if topology == "cifar" else 3),
         }
         (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
         print(f"{name}: {params} params, {len(state)} state_dict entries")

@@ -1,0 +1,60 @@
+//! The workspace's layering rule: only the trainer (and the CLI above it) links libtorch; the
+//! architecture description, the runtime and the exporter must build without it, and the runtime
+//! without protobuf.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Every package reachable from `root` through normal (non-dev, non-build) dependencies.
+fn closure<'a>(graph: &'a HashMap<&'a str, Vec<&'a str>>, root: &'a str) -> HashSet<&'a str> {
+    let mut seen = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(package) = stack.pop() {
+        if seen.insert(package) {
+            stack.extend(graph.get(package).into_iter().flatten());
+        }
+    }
+    seen
+}
+
+#[test]
+fn only_the_trainer_links_libtorch() {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: HashMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let graph: HashMap<&str, Vec<&str>> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            let normal = node["deps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null()))
+                .map(|d| names[d["pkg"].as_str().unwrap()])
+                .collect();
+            (names[node["id"].as_str().unwrap()], normal)
+        })
+        .collect();
+    for package in ["bnas-models", "bnas-runtime", "bnas-export"] {
+        let deps = closure(&graph, package);
+        assert!(!deps.contains("torch-sys"), "{package} must not depend on libtorch: {deps:?}");
+    }
+    // The deployment runtime stays small: no protobuf either (that is the exporter's, for ONNX).
+    let runtime = closure(&graph, "bnas-runtime");
+    assert!(!runtime.contains("protobuf") && !runtime.contains("prost"), "{runtime:?}");
+    assert!(closure(&graph, "bnas-trainer").contains("torch-sys"));
+}

@@ -31,7 +31,7 @@ pub struct LayerRow {
     pub pruned: bool,
     /// Why: live, zero or dead.
     pub liveness: Liveness,
-    /// fp32 bytes of its output (0 when pruned).
+    /// fp32 bytes of its output (0 when it is never materialized).
     pub activation_bytes: u64,
     /// Bytes of its bit-packed input (binary-input convs only).
     pub packed_input_bytes: u64,

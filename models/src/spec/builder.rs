@@ -158,7 +158,8 @@ impl ConvArgs {
         }
     }
 
-    /// The reference's binary op block (its precision is set once the whole net is known) `<prefix>.bn` -> sign -> `<prefix>.op.0` -> ReLU.
+    /// The reference's binary op block `<prefix>.bn` -> sign -> `<prefix>.op.0` -> ReLU. Its
+    /// precision is assigned once the whole net is known (see `assign_precision`).
     fn binary(prefix: &str, out_channels: usize, kernel: usize, stride: usize, affine: bool) -> ConvArgs {
         ConvArgs {
             input_bn: Some((format!("{prefix}.bn"), affine)),

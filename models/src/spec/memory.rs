@@ -51,18 +51,20 @@ impl NetworkSpec {
                 last_use[input] = last_use[input].max(id);
             }
         }
-        let held_layers: Vec<LayerId> = (0..n).filter(|&id| self.materialized(id)).collect();
+        // Every materialized output has a non-zero size, so bytes > 0 marks exactly those held.
+        let bytes: Vec<u64> = (0..n).map(|id| self.activation_bytes(id)).collect();
+        let held_layers: Vec<LayerId> = (0..n).filter(|&id| bytes[id] > 0).collect();
         let mut frees: Vec<Vec<LayerId>> = vec![Vec::new(); n];
         for &id in &held_layers {
             frees[last_use[id]].push(id);
         }
         let (mut held, mut peak) = (0u64, 0u64);
         for &id in &held_layers {
-            held += self.activation_bytes(id);
+            held += bytes[id];
             peak = peak.max(held + self.packed_input_bytes(id));
             // The network output stays allocated: it is what the caller reads.
             for &done in frees[id].iter().filter(|&&done| done != n - 1) {
-                held -= self.activation_bytes(done);
+                held -= bytes[done];
             }
         }
         peak

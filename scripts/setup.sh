@@ -10,6 +10,8 @@
 #     libtorch_cpu.so still needs the CUDA 13.0 runtime and CUPTI libraries, which come from
 #     NVIDIA's PyPI wheels (they load without a GPU).
 #   - .deps/onnxruntime: the ONNX Runtime 1.31.1 shared library from the PyPI wheel.
+#   - .deps/cifar10-samples: 20 real CIFAR-10 test images (PNG, label in the file name) from the
+#     PyPI foolbox 3.3.4 wheel, for the runtime's data tests.
 #
 # Wheels are cached in .deps/wheels. Every installed component carries a stamp with its versions;
 # a second run only checks the stamps and the libraries' dependencies and is done in about a
@@ -39,10 +41,14 @@ CUPTI_WHEEL=(nvidia-cuda-cupti==13.0.85
 ORT_WHEEL=(onnxruntime==$ORT_VERSION
   onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
   5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f)
+FOOLBOX_WHEEL=(foolbox==3.3.4
+  foolbox-3.3.4-py3-none-any.whl
+  11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb)
 
 # Bump the layout number when the way a component is assembled changes.
 LIBTORCH_STAMP="libtorch=$TORCH_VERSION cpu cudart=13.0.96 cupti=13.0.85 layout=1"
 ORT_STAMP="onnxruntime=$ORT_VERSION layout=1"
+CIFAR_SAMPLES_STAMP="foolbox=3.3.4 cifar10_*.png layout=1"
 
 APT_PACKAGES=(dataset-fashion-mnist mesa-vulkan-drivers libvulkan1 patchelf g++)
 FASHION_MNIST_DIR=/usr/share/datasets/fashion-mnist
@@ -279,6 +285,50 @@ if ort_ok; then
 else
   install_ort
   log "ONNX Runtime $ORT_VERSION: installed in .deps/onnxruntime"
+fi
+
+# --- CIFAR-10 samples -------------------------------------------------------------------------
+
+# foolbox ships the first 20 CIFAR-10 test images as foolbox/data/cifar10_<index>_<label>.png.
+CIFAR_SAMPLES_DIR=$DEPS/cifar10-samples
+cifar_samples_ok() {
+  [[ -f $CIFAR_SAMPLES_DIR/.bnas-stamp && $(<"$CIFAR_SAMPLES_DIR/.bnas-stamp") == "$CIFAR_SAMPLES_STAMP" ]] ||
+    return 1
+  local n=0 f
+  for f in "$CIFAR_SAMPLES_DIR"/cifar10_*.png; do
+    [[ -f $f ]] && n=$((n + 1))
+  done
+  ((n == 20))
+}
+
+install_cifar_samples() {
+  fetch_wheel "${FOOLBOX_WHEEL[@]}"
+  need_pip
+  local tmp=$CIFAR_SAMPLES_DIR.tmp
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  log "extracting CIFAR-10 samples from ${FOOLBOX_WHEEL[1]}"
+  "$PY" - "$WHEELS/${FOOLBOX_WHEEL[1]}" "$tmp" <<'PYEOF'
+import fnmatch, os, sys, zipfile
+wheel, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    names = fnmatch.filter(z.namelist(), "foolbox/data/cifar10_*.png")
+    if len(names) != 20:
+        sys.exit(f"expected 20 foolbox/data/cifar10_*.png in {wheel}, found {len(names)}")
+    for name in names:
+        with open(os.path.join(dest, os.path.basename(name)), "wb") as out:
+            out.write(z.read(name))
+PYEOF
+  echo "$CIFAR_SAMPLES_STAMP" >"$tmp/.bnas-stamp"
+  rm -rf "$CIFAR_SAMPLES_DIR"
+  mv "$tmp" "$CIFAR_SAMPLES_DIR"
+}
+
+if cifar_samples_ok; then
+  log "CIFAR-10 samples (foolbox 3.3.4): up to date in .deps/cifar10-samples"
+else
+  install_cifar_samples
+  log "CIFAR-10 samples (foolbox 3.3.4): installed in .deps/cifar10-samples"
 fi
 
 log "done"

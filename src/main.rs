@@ -1,8 +1,6 @@
 //! `bnas`: the BNAS toolchain's command line.
 
 mod commands;
-mod format;
-mod model_args;
 
 use clap::{Parser, Subcommand};
 

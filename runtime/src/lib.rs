@@ -1,6 +1,38 @@
 //! Inference for BNAS binary networks without libtorch.
 //!
-//! Binary convolutions run as XNOR and popcount over bit-packed weights and activations; the
-//! layers kept in full precision run as ordinary float kernels. Models are loaded from the
-//! `.bnas` format, whose layout follows the network description in `bnas-models`. This crate
-//! must not depend on libtorch, so that deployed inference carries no PyTorch runtime.
+//! Binary convolutions run as XNOR and popcount over bit-packed weights and activations
+//! ([`kernels`]: scalar, AVX2, AVX-512 VPOPCNTDQ); the layers kept in full precision run as
+//! float kernels. A model is a `.bnas` file ([`format`](mod@format)) whose graph section holds the
+//! `bnas-models` network description; [`plan`] turns it into steps over a planned arena and
+//! [`cpu`] runs them with rayon. [`data`] reads the data sets and owns the one preprocessing
+//! function that training, `predict` and `eval` share. This crate must not depend on libtorch,
+//! so that deployed inference carries no PyTorch runtime.
+//!
+//! ```no_run
+//! use bnas_runtime::{data, Model};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = Model::load("bnas-a.bnas")?;
+//! let image = data::decode_image("cat.png".as_ref())?;
+//! for p in model.predict(&image, 5)? {
+//!     println!("{} {:.3}", p.label, p.score);
+//! }
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod atomic_file;
+pub mod binarize;
+pub mod cli;
+pub mod cpu;
+pub mod data;
+mod error;
+pub mod format;
+pub mod init;
+pub mod kernels;
+mod model;
+pub mod plan;
+pub mod report;
+
+pub use atomic_file::{write_atomic, AtomicFile};
+pub use error::RuntimeError;
+pub use model::{BinaryTrace, LayerTrace, Model, Options, Prediction, Trace};

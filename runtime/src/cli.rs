@@ -1,7 +1,6 @@
-//! The model-selection flags shared by every subcommand that builds a network.
+//! Command-line flags shared by the `bnas` and `bnas-run` tools: which network to build.
 
-use anyhow::Context;
-use bnas_models::{load_genotype, InputShape, NetworkConfig, Overrides, Topology};
+use bnas_models::{load_genotype, InputShape, NetworkConfig, Overrides, SpecError, Topology};
 use clap::Args;
 
 /// Which network: a named model or a genotype, with field overrides.
@@ -37,8 +36,8 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// Resolves the flags into a network configuration.
-    pub fn config(&self) -> anyhow::Result<NetworkConfig> {
-        let genotype = self.genotype.as_deref().map(load_genotype).transpose().context("--genotype")?;
+    pub fn config(&self) -> Result<NetworkConfig, SpecError> {
+        let genotype = self.genotype.as_deref().map(load_genotype).transpose()?;
         let overrides = Overrides {
             topology: self.topology,
             genotype,
@@ -48,6 +47,6 @@ impl ModelArgs {
             input: self.input,
             reference_compat: self.reference_compat,
         };
-        Ok(NetworkConfig::resolve(&self.model, &overrides)?)
+        NetworkConfig::resolve(&self.model, &overrides)
     }
 }

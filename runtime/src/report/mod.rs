@@ -1,4 +1,9 @@
-//! Human-readable numbers, aligned text tables, and printing reports.
+//! Human-readable reports shared by the `bnas` and `bnas-run` command lines: numbers, aligned
+//! text tables, the per-layer network summary, and printing.
+
+mod summary;
+
+pub use summary::render_summary;
 
 use std::io::{self, Write};
 
@@ -16,7 +21,7 @@ pub fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

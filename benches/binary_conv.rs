@@ -1,0 +1,83 @@
+//! Binary convolution per ISA on the real layer shapes of BNAS-A and BNAS-D, next to a float
+//! conv of the same shape (im2col + SGEMM) in the same group, so every run yields the ratio.
+//! Throughput is in MACs (criterion prints elements/s); one thread, batch 1.
+
+use std::collections::BTreeSet;
+
+use bnas_models::NetworkConfig;
+use bnas_runtime::format::{BnasFile, FloatStorage, Floats};
+use bnas_runtime::kernels::Isa;
+use bnas_runtime::plan::{FloatConv, StepOp, Window};
+use bnas_runtime::{cpu, Model, Options};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn shape_label(w: &Window) -> String {
+    let dilation = if w.dilation > 1 { format!("d{}", w.dilation) } else { String::new() };
+    format!(
+        "{}x{}x{}->{} k{}{dilation} s{}",
+        w.in_channels, w.input.0, w.input.1, w.out_channels, w.kernel, w.stride
+    )
+}
+
+fn binary_convs(c: &mut Criterion) {
+    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
+    let mut rng = StdRng::seed_from_u64(7);
+    for name in ["bnas-a", "bnas-d"] {
+        let config = NetworkConfig::named(name).expect("a named model");
+        let bytes = bnas_runtime::init::random_model(&config, 0, FloatStorage::F32)
+            .expect("a random model")
+            .to_bytes();
+        let model = Model::from_file(BnasFile::from_bytes(bytes).expect("a valid file"), &Options::default())
+            .expect("a runnable model");
+        let mut seen = BTreeSet::new();
+        for step in &model.plan().steps {
+            let StepOp::BinaryConv(conv) = &step.op else { continue };
+            let w = conv.window;
+            if !seen.insert(shape_label(&w)) {
+                continue;
+            }
+            let input: Vec<f32> =
+                (0..w.input_pixels() * w.in_channels).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut output = vec![0.0; w.output_pixels() * w.out_channels];
+            let mut group = c.benchmark_group(format!("{name}/{}", shape_label(&w)));
+            group.throughput(Throughput::Elements(step.binary_macs));
+            for isa in Isa::supported() {
+                let mut packed = Vec::new();
+                group.bench_function(isa.name(), |b| {
+                    b.iter(|| {
+                        single.install(|| cpu::binary_conv(conv, isa, &input, 1, &mut packed, &mut output))
+                    })
+                });
+            }
+            let weights: Vec<f32> =
+                (0..w.out_channels * w.in_channels * w.taps()).map(|_| rng.gen_range(-0.1..0.1)).collect();
+            let float = FloatConv {
+                window: w,
+                input_bn: None,
+                input_relu: false,
+                binarize: None,
+                weight: Floats::from(weights),
+                bias: None,
+                output_bn: None,
+                relu: true,
+            };
+            let mut scratch = Vec::new();
+            group.bench_function("float32", |b| {
+                b.iter(|| single.install(|| cpu::float_conv(&float, &input, 1, &mut scratch, &mut output)))
+            });
+            group.finish();
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = binary_convs
+}
+criterion_main!(benches);

@@ -1,0 +1,227 @@
+//! `bnas-run bench`: latency, throughput and where the time goes, on random inputs.
+
+use std::time::{Duration, Instant};
+
+use bnas_models::CostKind;
+use bnas_runtime::cpu::Observer;
+use bnas_runtime::plan::{Step, StepOp};
+use bnas_runtime::report::{emit, si, Table};
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::Serialize;
+
+use crate::RunArgs;
+
+/// Flags of `bnas-run bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Timed forward passes.
+    #[arg(long, default_value_t = 50)]
+    iters: usize,
+    /// Untimed forward passes first.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Layers to list in the table, slowest first (all of them with --json).
+    #[arg(long, default_value_t = 12)]
+    top: usize,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Per-step wall times of every timed pass.
+struct StepTimes {
+    times: Vec<Vec<Duration>>,
+}
+
+impl Observer for StepTimes {
+    fn step_done(&mut self, _step: &Step, _output: &[f32], elapsed: Duration) {
+        self.times.last_mut().expect("a pass was started").push(elapsed);
+    }
+}
+
+/// One layer's share of a pass.
+#[derive(Debug, Serialize)]
+struct LayerTime {
+    name: String,
+    op: &'static str,
+    median_us: f64,
+    share: f64,
+    float_macs: u64,
+    binary_macs: u64,
+}
+
+/// The benchmark result.
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    model: String,
+    isa: String,
+    threads: usize,
+    batch: usize,
+    iters: usize,
+    median_ms: f64,
+    p90_ms: f64,
+    images_per_s: f64,
+    float_macs: u64,
+    binary_macs: u64,
+    ops: f64,
+    /// Binary MACs of the binary convs (real channels only) over their median time.
+    binary_gmacs_per_s: f64,
+    /// Float MACs of the float convs and the classifier over their median time.
+    float_gmacs_per_s: f64,
+    layers: Vec<LayerTime>,
+}
+
+fn op_name(op: &StepOp) -> &'static str {
+    match op {
+        StepOp::BinaryConv(_) => "binary conv",
+        StepOp::FloatConv(_) => "float conv",
+        StepOp::MaxPool(_) => "max pool",
+        StepOp::AvgPool(_) => "avg pool",
+        StepOp::Add => "add",
+        StepOp::Concat(_) => "concat",
+        StepOp::GlobalAvgPool { .. } => "global pool",
+        StepOp::Linear(_) => "linear",
+        StepOp::Zeros => "zeros",
+    }
+}
+
+/// The `q`-quantile (0..=1) of `values`, nearest rank.
+fn quantile(values: &mut [Duration], q: f64) -> Duration {
+    values.sort_unstable();
+    let rank = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+/// Runs the command.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0 && args.iters > 0, "--batch and --iters must be at least 1");
+    let model = args.run.load()?;
+    let mut rng = StdRng::seed_from_u64(0);
+    let input: Vec<f32> =
+        (0..args.batch * model.input_len()).map(|_| StandardNormal.sample(&mut rng)).collect();
+    for _ in 0..args.warmup {
+        model.run_batch(&input, args.batch)?;
+    }
+    let mut observer = StepTimes { times: Vec::with_capacity(args.iters) };
+    let mut passes = Vec::with_capacity(args.iters);
+    for _ in 0..args.iters {
+        observer.times.push(Vec::with_capacity(model.plan().steps.len()));
+        let started = Instant::now();
+        model.run_observed(&input, args.batch, Some(&mut observer))?;
+        passes.push(started.elapsed());
+    }
+    let steps = &model.plan().steps;
+    let step_medians: Vec<Duration> = (0..steps.len())
+        .map(|i| quantile(&mut observer.times.iter().map(|pass| pass[i]).collect::<Vec<_>>(), 0.5))
+        .collect();
+    let step_total: Duration = step_medians.iter().sum();
+    let batch = args.batch as u64;
+    let rate = |kind: fn(&StepOp) -> bool, macs: fn(&Step) -> u64| {
+        let (mut macs_sum, mut time) = (0u64, Duration::ZERO);
+        for (step, t) in steps.iter().zip(&step_medians).filter(|(s, _)| kind(&s.op)) {
+            macs_sum += macs(step) * batch;
+            time += *t;
+        }
+        macs_sum as f64 / time.as_secs_f64().max(1e-12) / 1e9
+    };
+    let spec = model.spec();
+    let median = quantile(&mut passes, 0.5);
+    let report = BenchReport {
+        model: args.run.model.display().to_string(),
+        isa: model.isa().name().to_owned(),
+        threads: model.threads(),
+        batch: args.batch,
+        iters: args.iters,
+        median_ms: median.as_secs_f64() * 1e3,
+        p90_ms: quantile(&mut passes, 0.9).as_secs_f64() * 1e3,
+        images_per_s: args.batch as f64 / median.as_secs_f64(),
+        float_macs: spec.total(CostKind::FloatMac),
+        binary_macs: spec.total(CostKind::BinaryMac),
+        ops: spec.ops(),
+        binary_gmacs_per_s: rate(|op| matches!(op, StepOp::BinaryConv(_)), |s| s.binary_macs),
+        float_gmacs_per_s: rate(
+            |op| matches!(op, StepOp::FloatConv(_) | StepOp::Linear(_)),
+            |s| s.float_macs,
+        ),
+        layers: steps
+            .iter()
+            .zip(&step_medians)
+            .map(|(step, t)| LayerTime {
+                name: step.name.clone(),
+                op: op_name(&step.op),
+                median_us: t.as_secs_f64() * 1e6,
+                share: t.as_secs_f64() / step_total.as_secs_f64().max(1e-12),
+                float_macs: step.float_macs,
+                binary_macs: step.binary_macs,
+            })
+            .collect(),
+    };
+    if args.json {
+        return Ok(emit(&serde_json::to_string_pretty(&report)?)?);
+    }
+    emit(&render(&report, args.top))?;
+    Ok(())
+}
+
+fn render(report: &BenchReport, top: usize) -> String {
+    let mut by_op: Vec<(&str, f64, usize)> = Vec::new();
+    for layer in &report.layers {
+        match by_op.iter_mut().find(|(op, _, _)| *op == layer.op) {
+            Some(entry) => {
+                entry.1 += layer.share;
+                entry.2 += 1;
+            }
+            None => by_op.push((layer.op, layer.share, 1)),
+        }
+    }
+    by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut ops = Table::new(&["op", "layers", "share"], 1);
+    for (op, share, count) in by_op {
+        ops.row(vec![op.to_owned(), count.to_string(), format!("{:.1}%", 100.0 * share)]);
+    }
+    let mut slowest: Vec<&LayerTime> = report.layers.iter().collect();
+    slowest.sort_by(|a, b| b.median_us.total_cmp(&a.median_us));
+    let mut layers = Table::new(&["layer", "op", "median", "share", "float MACs", "binary MACs"], 2);
+    for layer in slowest.into_iter().take(top) {
+        layers.row(vec![
+            layer.name.clone(),
+            layer.op.to_owned(),
+            format!("{:.1} us", layer.median_us),
+            format!("{:.1}%", 100.0 * layer.share),
+            si(layer.float_macs as f64),
+            si(layer.binary_macs as f64),
+        ]);
+    }
+    let b = report.batch as f64;
+    format!(
+        "{}: {} kernels, {} threads, batch {}, {} timed passes\n\n\
+         latency     median {:.3} ms, p90 {:.3} ms\n\
+         throughput  {:.1} images/s\n\
+         cost        {} float MACs, {} binary MACs (BOPs), {} OPs per pass\n\
+         achieved    {:.1} binary GMAC/s in binary convs, {:.1} float GMAC/s in float convs and the classifier\n\n\
+         Time by op (medians):\n{}\n\nSlowest layers:\n{}",
+        report.model,
+        report.isa,
+        report.threads,
+        report.batch,
+        report.iters,
+        report.median_ms,
+        report.p90_ms,
+        report.images_per_s,
+        si(report.float_macs as f64 * b),
+        si(report.binary_macs as f64 * b),
+        si(report.ops * b),
+        report.binary_gmacs_per_s,
+        report.float_gmacs_per_s,
+        ops.render(),
+        layers.render(),
+    )
+}

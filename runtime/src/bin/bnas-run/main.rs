@@ -1,0 +1,72 @@
+//! `bnas-run`: the compact deployment CLI. It runs `.bnas` models with the XNOR/popcount
+//! runtime and links no libtorch.
+
+mod bench;
+mod eval;
+mod init;
+mod predict;
+mod summary;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bnas_runtime::kernels::Isa;
+use bnas_runtime::{Model, Options};
+use clap::{Args, Parser, Subcommand};
+
+/// Run BNAS binary networks: predict, evaluate, benchmark, inspect, or make a random model.
+#[derive(Debug, Parser)]
+#[command(name = "bnas-run", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Classify images: top-k labels with softmax probabilities.
+    Predict(predict::PredictArgs),
+    /// Top-1/top-5 accuracy and throughput on a data set.
+    Eval(eval::EvalArgs),
+    /// Latency, throughput and per-layer time on random inputs.
+    Bench(bench::BenchArgs),
+    /// The model's layers, cost, file contents and provenance.
+    Summary(summary::SummaryArgs),
+    /// Write a random-weight model (random BatchNorm statistics too), for benchmarks and tests.
+    Init(init::InitArgs),
+}
+
+/// The flags of every command that runs a model.
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// The `.bnas` model file.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Kernel instruction set: scalar, avx2 or avx512 (default: the best this CPU supports,
+    /// or BNAS_FORCE_ISA).
+    #[arg(long)]
+    isa: Option<Isa>,
+}
+
+impl RunArgs {
+    fn load(&self) -> anyhow::Result<Model> {
+        if self.threads == Some(0) {
+            anyhow::bail!("--threads must be at least 1");
+        }
+        let options = Options { threads: self.threads, isa: self.isa };
+        Model::load_with(&self.model, &options).with_context(|| format!("loading {}", self.model.display()))
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Predict(args) => predict::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Summary(args) => summary::run(&args),
+        Command::Init(args) => init::run(&args),
+    }
+}

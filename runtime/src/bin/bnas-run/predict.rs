@@ -1,0 +1,87 @@
+//! `bnas-run predict`: classify image files.
+
+use std::path::{Path, PathBuf};
+
+use bnas_runtime::data::decode_image;
+use bnas_runtime::report::{emit, Table};
+use bnas_runtime::{Model, Prediction};
+use clap::Args;
+use serde::Serialize;
+
+use crate::RunArgs;
+
+/// Flags of `bnas-run predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Images (PNG or JPEG); each is converted, resized and normalized as the model says.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The result for one file: its top-k classes, or why it could not be classified.
+#[derive(Debug, Serialize)]
+struct FileResult {
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<Vec<Prediction>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn classify(model: &Model, path: &Path, k: usize) -> anyhow::Result<Vec<Prediction>> {
+    let image = decode_image(path)?;
+    Ok(model.predict(&image, k)?)
+}
+
+/// Runs the command. Every file is tried; the exit status is an error if any failed.
+pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
+    let model = args.run.load()?;
+    let results: Vec<FileResult> = args
+        .images
+        .iter()
+        .map(|path| {
+            let file = path.display().to_string();
+            match classify(&model, path, args.top_k) {
+                Ok(top_k) => FileResult { file, top_k: Some(top_k), error: None },
+                Err(e) => FileResult { file, top_k: None, error: Some(format!("{e:#}")) },
+            }
+        })
+        .collect();
+    if args.json {
+        emit(&serde_json::to_string_pretty(&results)?)?;
+    } else {
+        let mut table = Table::new(&["file", "rank", "class", "label", "probability"], 4);
+        for result in &results {
+            match (&result.top_k, &result.error) {
+                (Some(top_k), _) => {
+                    for (rank, p) in top_k.iter().enumerate() {
+                        let file = if rank == 0 { result.file.clone() } else { String::new() };
+                        let cells = [file, (rank + 1).to_string(), p.index.to_string(), p.label.clone()];
+                        table.row(cells.into_iter().chain([format!("{:.4}", p.score)]).collect());
+                    }
+                }
+                (None, error) => table.row(vec![
+                    result.file.clone(),
+                    String::new(),
+                    String::new(),
+                    format!("error: {}", error.as_deref().unwrap_or("unknown")),
+                    String::new(),
+                ]),
+            }
+        }
+        emit(&table.render())?;
+    }
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} images could not be classified", results.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! XNOR/popcount convolution on the CPU: binarize and pack the input once, then per block of
+//! output pixels gather a packed im2col, run the popcount GEMM and apply the fused output
+//! transform (padding correction, alpha scale, ReLU).
+
+use rayon::prelude::*;
+
+use crate::kernels::{self, words_for, Isa, PANEL};
+use crate::plan::BinaryConv;
+
+/// Output pixels per parallel task.
+const ROWS_PER_TASK: usize = 64;
+
+/// Packs the NHWC input of `batch` samples into `packed` (pixels x words, bit 1 = +1).
+pub(super) fn pack_input(conv: &BinaryConv, isa: Isa, input: &[f32], batch: usize, packed: &mut Vec<u64>) {
+    let channels = conv.window.in_channels;
+    let words = words_for(channels);
+    let pixels = batch * conv.window.input_pixels();
+    packed.clear();
+    packed.resize(pixels * words, 0);
+    let input = &input[..pixels * channels];
+    let pixels_per_task = 256;
+    packed
+        .par_chunks_mut(pixels_per_task * words)
+        .zip(input.par_chunks(pixels_per_task * channels))
+        .for_each(|(out, x)| {
+            let b = &conv.binarize;
+            kernels::pack_activations(isa, x, x.len() / channels, channels, &b.sign, &b.threshold, out);
+        });
+}
+
+/// Runs the conv on the packed input; writes NHWC `output`.
+pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize, output: &mut [f32]) {
+    let out_channels = conv.window.out_channels;
+    let rows = batch * conv.window.output_pixels();
+    let output = &mut output[..rows * out_channels];
+    output.par_chunks_mut(ROWS_PER_TASK * out_channels).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(columns, counts), (task, out)| {
+            let first = task * ROWS_PER_TASK;
+            let alpha = &conv.alpha;
+            dots(conv, isa, packed, first, out.len() / out_channels, columns, counts, |row, dots| {
+                let y = &mut out[row * out_channels..][..out_channels];
+                for ((y, &dot), &a) in y.iter_mut().zip(dots).zip(alpha.iter()) {
+                    let value = a * dot as f32;
+                    *y = if conv.relu { value.max(0.0) } else { value };
+                }
+            });
+        },
+    );
+}
+
+/// The integer dot products `sum_valid sign(x) * sign(w)` of every output (NHWC), for tests
+/// and tracing.
+pub(super) fn integer_outputs(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize) -> Vec<i32> {
+    let out_channels = conv.window.out_channels;
+    let rows = batch * conv.window.output_pixels();
+    let mut all = vec![0; rows * out_channels];
+    let (mut columns, mut counts) = (Vec::new(), Vec::new());
+    dots(conv, isa, packed, 0, rows, &mut columns, &mut counts, |row, dots| {
+        all[row * out_channels..][..out_channels].copy_from_slice(dots);
+    });
+    all
+}
+
+/// Computes the dot products of output rows `first..first + rows` (rows count pixels over the
+/// whole batch) and hands each row's `out_channels` values to `emit(row - first, dots)`.
+#[allow(clippy::too_many_arguments)]
+fn dots(
+    conv: &BinaryConv,
+    isa: Isa,
+    packed: &[u64],
+    first: usize,
+    rows: usize,
+    columns: &mut Vec<u64>,
+    counts: &mut Vec<u32>,
+    mut emit: impl FnMut(usize, &[i32]),
+) {
+    let w = &conv.window;
+    let words = words_for(w.in_channels);
+    let depth = w.taps() * words;
+    let panels = w.out_channels.div_ceil(PANEL);
+    // A 1x1 stride-1 conv reads the packed input as its own im2col.
+    let a = if w.kernel == 1 && w.stride == 1 && w.padding == 0 {
+        &packed[first * words..(first + rows) * words]
+    } else {
+        im2col(w, packed, first, rows, columns);
+        &columns[..]
+    };
+    counts.clear();
+    counts.resize(rows * panels * PANEL, 0);
+    kernels::xnor_gemm(isa, a, rows, depth, &conv.filters, panels, counts);
+    let mut row_dots = vec![0i32; w.out_channels];
+    let per_sample = w.output_pixels();
+    for r in 0..rows {
+        let pixel = (first + r) % per_sample;
+        let base = conv.correction.base(pixel / w.output.1, pixel % w.output.1);
+        let count = &counts[r * panels * PANEL..][..w.out_channels];
+        for ((dot, &base), &count) in row_dots.iter_mut().zip(base).zip(count) {
+            *dot = base - 2 * count as i32;
+        }
+        emit(r, &row_dots);
+    }
+}
+
+/// Gathers the packed taps of output rows `first..first + rows`; padded taps are zero words.
+fn im2col(w: &crate::plan::Window, packed: &[u64], first: usize, rows: usize, columns: &mut Vec<u64>) {
+    let words = words_for(w.in_channels);
+    let (in_h, in_w) = w.input;
+    columns.clear();
+    columns.resize(rows * w.taps() * words, 0);
+    let per_sample = w.output_pixels();
+    for (r, row) in columns.chunks_exact_mut(w.taps() * words).enumerate() {
+        let (sample, pixel) = ((first + r) / per_sample, (first + r) % per_sample);
+        let (oy, ox) = (pixel / w.output.1, pixel % w.output.1);
+        for ky in 0..w.kernel {
+            let Some(iy) = w.source(oy, ky, in_h) else { continue };
+            for kx in 0..w.kernel {
+                let Some(ix) = w.source(ox, kx, in_w) else { continue };
+                let src = ((sample * in_h + iy) * in_w + ix) * words;
+                row[(ky * w.kernel + kx) * words..][..words].copy_from_slice(&packed[src..src + words]);
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The cheap layers: sums, concatenation, global average pooling, the classifier, and the
+//! NCHW <-> NHWC conversions at the network's edges.
+
+use rayon::prelude::*;
+
+use crate::plan::{ConcatPart, Linear};
+
+/// Elements per parallel task of the elementwise ops.
+const CHUNK: usize = 1 << 14;
+
+/// `output = sum(inputs)`.
+pub(super) fn add(inputs: &[&[f32]], output: &mut [f32]) {
+    output.par_chunks_mut(CHUNK).enumerate().for_each(|(task, out)| {
+        let start = task * CHUNK;
+        out.copy_from_slice(&inputs[0][start..start + out.len()]);
+        for input in &inputs[1..] {
+            out.iter_mut().zip(&input[start..]).for_each(|(y, x)| *y += x);
+        }
+    });
+}
+
+/// Concatenates NHWC maps along channels; zero parts are filled with zeros.
+pub(super) fn concat(parts: &[ConcatPart], inputs: &[&[f32]], pixels: usize, output: &mut [f32]) {
+    let channels: usize = parts
+        .iter()
+        .map(|p| match p {
+            ConcatPart::Input(c) | ConcatPart::Zeros(c) => c,
+        })
+        .sum();
+    output[..pixels * channels].par_chunks_mut(channels).enumerate().for_each(|(pixel, out)| {
+        let (mut offset, mut next) = (0, 0);
+        for part in parts {
+            match *part {
+                ConcatPart::Input(c) => {
+                    out[offset..offset + c].copy_from_slice(&inputs[next][pixel * c..][..c]);
+                    next += 1;
+                    offset += c;
+                }
+                ConcatPart::Zeros(c) => {
+                    out[offset..offset + c].fill(0.0);
+                    offset += c;
+                }
+            }
+        }
+    });
+}
+
+/// Mean over the `pixels` of each sample, per channel.
+pub(super) fn global_avg_pool(
+    input: &[f32],
+    batch: usize,
+    pixels: usize,
+    channels: usize,
+    output: &mut [f32],
+) {
+    let scale = 1.0 / pixels as f32;
+    output[..batch * channels].par_chunks_mut(channels).enumerate().for_each(|(sample, out)| {
+        out.fill(0.0);
+        for x in input[sample * pixels * channels..][..pixels * channels].chunks_exact(channels) {
+            out.iter_mut().zip(x).for_each(|(y, x)| *y += x);
+        }
+        out.iter_mut().for_each(|y| *y *= scale);
+    });
+}
+
+/// `output[n] = W input[n] + b` for each sample.
+pub(super) fn linear(layer: &Linear, input: &[f32], batch: usize, output: &mut [f32]) {
+    let (k, n) = (layer.in_features, layer.out_features);
+    let output = &mut output[..batch * n];
+    for y in output.chunks_exact_mut(n) {
+        y.copy_from_slice(&layer.bias);
+    }
+    // SAFETY: `input` holds batch x k row-major values, the weight n x k (read transposed
+    // through its strides) and `output` batch x n; beta = 1 accumulates onto the bias.
+    unsafe {
+        matrixmultiply::sgemm(
+            batch,
+            k,
+            n,
+            1.0,
+            input.as_ptr(),
+            k as isize,
+            1,
+            layer.weight.as_ptr(),
+            1,
+            k as isize,
+            1.0,
+            output.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// NCHW (the API's layout) to NHWC (the executor's).
+pub(crate) fn nchw_to_nhwc(input: &[f32], channels: usize, pixels: usize, output: &mut [f32]) {
+    output[..input.len()]
+        .par_chunks_mut(pixels * channels)
+        .zip(input.par_chunks(pixels * channels))
+        .for_each(|(out, x)| {
+            for c in 0..channels {
+                for p in 0..pixels {
+                    out[p * channels + c] = x[c * pixels + p];
+                }
+            }
+        });
+}
+
+/// NHWC to NCHW, for traces.
+pub(crate) fn nhwc_to_nchw<T: Copy + Default>(input: &[T], channels: usize, pixels: usize) -> Vec<T> {
+    let mut output = vec![T::default(); input.len()];
+    for (out, x) in output.chunks_exact_mut(pixels * channels).zip(input.chunks_exact(pixels * channels)) {
+        for p in 0..pixels {
+            for c in 0..channels {
+                out[c * pixels + p] = x[p * channels + c];
+            }
+        }
+    }
+    output
+}

@@ -1,0 +1,63 @@
+//! The runtime's error type.
+
+use bnas_models::SpecError;
+
+use crate::data::DataError;
+use crate::format::FormatError;
+use crate::kernels::KernelError;
+
+/// Everything that can go wrong loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The `.bnas` file is malformed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// An input image or dataset could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The requested kernels are not available.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    /// The stored network description does not build.
+    #[error("model graph: {0}")]
+    Spec(#[from] SpecError),
+    /// A tensor holds values the network cannot use.
+    #[error("tensor `{name}`: {problem}")]
+    BadTensor {
+        /// Tensor name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A layer the planner cannot run.
+    #[error("layer `{layer}`: {problem}")]
+    Unsupported {
+        /// Layer name.
+        layer: String,
+        /// What is not supported.
+        problem: String,
+    },
+    /// The input buffer does not match the model's input shape.
+    #[error("input has {found} values, expected {expected} ({batch} x {shape})")]
+    InputSize {
+        /// Values given.
+        found: usize,
+        /// Values expected.
+        expected: usize,
+        /// Batch size.
+        batch: usize,
+        /// Per-sample shape, `CxHxW`.
+        shape: String,
+    },
+    /// A batch of zero samples.
+    #[error("the batch is empty")]
+    EmptyBatch,
+    /// The worker threads could not be started.
+    #[error("cannot start {threads} worker threads: {message}")]
+    Threads {
+        /// Requested thread count.
+        threads: usize,
+        /// The cause.
+        message: String,
+    },
+}

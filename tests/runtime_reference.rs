@@ -1,0 +1,415 @@
+//! The runtime against an independent float reference of the network, written here in plain
+//! loops from the spec (BatchNorm, sign, zero-padded conv, ReLU, pools, sums, concat, pool,
+//! Linear) in f64, on random weights with random BatchNorm statistics.
+//!
+//! - Every binary conv's integer outputs must equal the reference's, given the same packed
+//!   input (the runtime's, decoded here from the documented bit layout).
+//! - End to end, a sign decision where |bn(x)| < 1e-5 may legitimately differ by float
+//!   rounding, so the reference takes the runtime's decision there and counts those cases;
+//!   the logits must then agree within 1e-4 relative.
+
+use bnas_models::{
+    ConvSpec, Edge, Genotype, InputShape, LayerOp, Liveness, NetworkConfig, NetworkSpec, OpKind, Overrides,
+    Precision, Shape, Topology,
+};
+use bnas_runtime::format::{BnasFile, FloatStorage};
+use bnas_runtime::kernels::{words_for, Isa, PANEL};
+use bnas_runtime::plan::StepOp;
+use bnas_runtime::{Model, Options, Trace};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Below this |bn(x)|, the reference adopts the runtime's sign decision.
+const TIE: f64 = 1e-5;
+
+/// A CHW activation in f64.
+type Map = Vec<f64>;
+
+struct Reference<'a> {
+    spec: &'a NetworkSpec,
+    file: &'a BnasFile,
+    model: &'a Model,
+    trace: &'a Trace,
+    eps: f64,
+    /// Sign decisions taken from the runtime because |bn(x)| was below [`TIE`].
+    adopted: usize,
+    /// All sign decisions.
+    decisions: usize,
+}
+
+impl Reference<'_> {
+    fn floats(&self, name: &str) -> Vec<f64> {
+        self.file
+            .floats(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    }
+
+    /// Runs every layer; returns the logits.
+    fn run(&mut self, input: &[f32]) -> Vec<f64> {
+        let layers = &self.spec.layers;
+        let mut outputs: Vec<Option<Map>> = vec![None; layers.len()];
+        outputs[0] = Some(input.iter().map(|&v| f64::from(v)).collect());
+        for (id, layer) in layers.iter().enumerate().skip(1) {
+            if layer.liveness == Liveness::Dead {
+                continue;
+            }
+            let shape = layer.output;
+            if layer.liveness == Liveness::Zero {
+                outputs[id] = Some(vec![0.0; shape.numel() as usize]);
+                continue;
+            }
+            let input = |i: usize| outputs[layer.inputs[i]].as_ref().expect("inputs run first");
+            let in_shape = |i: usize| layers[layer.inputs[i]].output;
+            let out = match &layer.op {
+                LayerOp::Input | LayerOp::Zero { .. } => unreachable!("handled above"),
+                LayerOp::Conv(conv) => self.conv(id, conv, layer.precision, input(0), in_shape(0), shape),
+                LayerOp::MaxPool { kernel, stride, padding } => {
+                    pool(input(0), in_shape(0), shape, *kernel, *stride, *padding, true)
+                }
+                LayerOp::AvgPool { kernel, stride, padding } => {
+                    pool(input(0), in_shape(0), shape, *kernel, *stride, *padding, false)
+                }
+                LayerOp::Add => {
+                    let mut sum = vec![0.0; shape.numel() as usize];
+                    for i in 0..layer.inputs.len() {
+                        sum.iter_mut().zip(input(i)).for_each(|(s, x)| *s += x);
+                    }
+                    sum
+                }
+                LayerOp::Concat => (0..layer.inputs.len()).flat_map(|i| input(i).clone()).collect(),
+                LayerOp::GlobalAvgPool => {
+                    let s = in_shape(0);
+                    let pixels = s.height * s.width;
+                    input(0).chunks(pixels).map(|c| c.iter().sum::<f64>() / pixels as f64).collect()
+                }
+                LayerOp::Linear { weight, bias } => {
+                    let (w, b) = (self.floats(weight), self.floats(bias));
+                    let x = input(0);
+                    (0..shape.channels)
+                        .map(|o| b[o] + (0..x.len()).map(|i| w[o * x.len() + i] * x[i]).sum::<f64>())
+                        .collect()
+                }
+            };
+            outputs[id] = Some(out);
+        }
+        outputs.pop().flatten().expect("the classifier runs")
+    }
+
+    fn batch_norm(&self, prefix: &str, affine: bool, channels: usize) -> Vec<(f64, f64, f64, f64)> {
+        let mean = self.floats(&format!("{prefix}.running_mean"));
+        let var = self.floats(&format!("{prefix}.running_var"));
+        let (gamma, beta) = if affine {
+            (self.floats(&format!("{prefix}.weight")), self.floats(&format!("{prefix}.bias")))
+        } else {
+            (vec![1.0; channels], vec![0.0; channels])
+        };
+        (0..channels).map(|c| (gamma[c], beta[c], mean[c], (var[c] + self.eps).sqrt())).collect()
+    }
+
+    fn conv(
+        &mut self,
+        id: usize,
+        conv: &ConvSpec,
+        precision: Precision,
+        x: &Map,
+        s: Shape,
+        out: Shape,
+    ) -> Map {
+        let pixels = s.height * s.width;
+        let mut x = x.clone();
+        let bn = conv.input_bn.as_ref().map(|bn| self.batch_norm(&bn.prefix, bn.affine, s.channels));
+        if let Some(bn) = &bn {
+            for (c, plane) in x.chunks_mut(pixels).enumerate() {
+                let (g, b, m, std) = bn[c];
+                plane.iter_mut().for_each(|v| *v = g * (*v - m) / std + b);
+            }
+        }
+        if conv.input_relu {
+            x.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        if precision.binarizes_input() {
+            let runtime_bit = self.runtime_decisions(id, precision, s);
+            let mut adopted = 0;
+            for (i, v) in x.iter_mut().enumerate() {
+                let bit = if v.abs() < TIE {
+                    adopted += 1;
+                    runtime_bit(i)
+                } else {
+                    *v >= 0.0
+                };
+                *v = if bit { 1.0 } else { -1.0 };
+            }
+            drop(runtime_bit);
+            self.adopted += adopted;
+            self.decisions += x.len();
+        }
+        let weights: Vec<f64> = if precision == Precision::Binary {
+            let signs = unpack_filters(&self.file.filters(&conv.weight).unwrap(), conv);
+            let integer = correlate(&x, s, out, conv, &signs);
+            let trace = self.layer_trace(id).binary.as_ref().expect("binary convs are traced");
+            // Same packed input: the runtime's integer outputs must be exact.
+            let from_runtime_input = correlate(&unpack_input(&trace.packed_input, s), s, out, conv, &signs);
+            let runtime: Vec<f64> = trace.integer_outputs.iter().map(|&v| f64::from(v)).collect();
+            assert_same(&from_runtime_input, &runtime, &format!("integer outputs of {}", conv.weight));
+            assert_same(
+                &integer,
+                &runtime,
+                &format!("integer outputs of {} from the reference's signs", conv.weight),
+            );
+            let alpha = self.floats(&format!("{}.alpha", conv.weight.strip_suffix(".weight").unwrap()));
+            signs
+                .chunks(signs.len() / conv.out_channels)
+                .zip(alpha)
+                .flat_map(|(f, a)| f.iter().map(move |s| s * a))
+                .collect()
+        } else {
+            self.floats(&conv.weight)
+        };
+        let mut y = correlate(&x, s, out, conv, &weights);
+        let out_pixels = out.height * out.width;
+        if let Some(bias) = &conv.bias {
+            let b = self.floats(bias);
+            y.chunks_mut(out_pixels).zip(b).for_each(|(plane, b)| plane.iter_mut().for_each(|v| *v += b));
+        }
+        if let Some(bn) = &conv.output_bn {
+            let bn = self.batch_norm(&bn.prefix, bn.affine, out.channels);
+            for (c, plane) in y.chunks_mut(out_pixels).enumerate() {
+                let (g, b, m, std) = bn[c];
+                plane.iter_mut().for_each(|v| *v = g * (*v - m) / std + b);
+            }
+        }
+        if conv.output_relu {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        y
+    }
+
+    fn layer_trace(&self, id: usize) -> &bnas_runtime::LayerTrace {
+        self.trace.layers.iter().find(|l| l.layer == id).expect("every live layer is traced")
+    }
+
+    /// The runtime's sign decision for CHW index `i` of this conv's input: from its packed
+    /// input for binary convs; for compat convs, from the runtime's own input values and its
+    /// folded thresholds.
+    fn runtime_decisions(
+        &self,
+        id: usize,
+        precision: Precision,
+        s: Shape,
+    ) -> Box<dyn Fn(usize) -> bool + '_> {
+        let pixels = s.height * s.width;
+        if precision == Precision::Binary {
+            let packed = &self.layer_trace(id).binary.as_ref().expect("binary convs are traced").packed_input;
+            let words = words_for(s.channels);
+            Box::new(move |i| {
+                let (c, p) = (i / pixels, i % pixels);
+                packed[p * words + c / 64] >> (c % 64) & 1 == 1
+            })
+        } else {
+            let step = self.model.plan().steps.iter().find(|st| st.layer == id).unwrap();
+            let StepOp::FloatConv(conv) = &step.op else { panic!("compat convs are float convs") };
+            let binarize = conv.binarize.as_ref().unwrap();
+            let input_layer = self.spec.layers[id].inputs[0];
+            let x = &self.layer_trace(input_layer).output;
+            Box::new(move |i| binarize.bit(i / pixels, x[i]))
+        }
+    }
+}
+
+/// Exact equality, reporting the first difference and how many there are.
+fn assert_same(expected: &[f64], actual: &[f64], what: &str) {
+    assert_eq!(expected.len(), actual.len(), "{what}: lengths");
+    let diffs: Vec<usize> = (0..expected.len()).filter(|&i| expected[i] != actual[i]).collect();
+    if let Some(&i) = diffs.first() {
+        panic!(
+            "{what}: {} of {} differ; first at {i}: expected {}, runtime {}",
+            diffs.len(),
+            expected.len(),
+            expected[i],
+            actual[i]
+        );
+    }
+}
+
+/// The filters' +1/-1 signs as `[out, in, k, k]`, decoded from the documented panel layout.
+fn unpack_filters(words: &[u64], conv: &ConvSpec) -> Vec<f64> {
+    let (o_n, c_n, k) = (conv.out_channels, conv.in_channels, conv.kernel);
+    let w = words_for(c_n);
+    let depth = k * k * w;
+    let mut signs = Vec::with_capacity(o_n * c_n * k * k);
+    for o in 0..o_n {
+        for c in 0..c_n {
+            for tap in 0..k * k {
+                let word = words[((o / PANEL) * depth + tap * w + c / 64) * PANEL + o % PANEL];
+                signs.push(if word >> (c % 64) & 1 == 1 { 1.0 } else { -1.0 });
+            }
+        }
+    }
+    signs
+}
+
+/// A packed pixel-major input as CHW +1/-1.
+fn unpack_input(packed: &[u64], s: Shape) -> Map {
+    let (pixels, words) = (s.height * s.width, words_for(s.channels));
+    (0..s.channels)
+        .flat_map(|c| {
+            (0..pixels).map(move |p| if packed[p * words + c / 64] >> (c % 64) & 1 == 1 { 1.0 } else { -1.0 })
+        })
+        .collect()
+}
+
+/// Zero-padded cross-correlation of CHW `x` with `[out, in, k, k]` weights.
+fn correlate(x: &Map, s: Shape, out: Shape, conv: &ConvSpec, w: &[f64]) -> Map {
+    let k = conv.kernel;
+    let mut y = vec![0.0; out.numel() as usize];
+    for o in 0..out.channels {
+        for oy in 0..out.height {
+            for ox in 0..out.width {
+                let mut acc = 0.0;
+                for c in 0..s.channels {
+                    for ky in 0..k {
+                        let iy = (oy * conv.stride + ky * conv.dilation) as isize - conv.padding as isize;
+                        if iy < 0 || iy >= s.height as isize {
+                            continue;
+                        }
+                        for kx in 0..k {
+                            let ix = (ox * conv.stride + kx * conv.dilation) as isize - conv.padding as isize;
+                            if ix < 0 || ix >= s.width as isize {
+                                continue;
+                            }
+                            let xv = x[(c * s.height + iy as usize) * s.width + ix as usize];
+                            acc += w[((o * s.channels + c) * k + ky) * k + kx] * xv;
+                        }
+                    }
+                }
+                y[(o * out.height + oy) * out.width + ox] = acc;
+            }
+        }
+    }
+    y
+}
+
+/// Max (padding ignored) or average (padding not counted) pooling of CHW `x`.
+fn pool(x: &Map, s: Shape, out: Shape, k: usize, stride: usize, pad: usize, max: bool) -> Map {
+    let mut y = Vec::with_capacity(out.numel() as usize);
+    for c in 0..s.channels {
+        for oy in 0..out.height {
+            for ox in 0..out.width {
+                let mut values = Vec::new();
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let (iy, ix) = (
+                            (oy * stride + ky) as isize - pad as isize,
+                            (ox * stride + kx) as isize - pad as isize,
+                        );
+                        if (0..s.height as isize).contains(&iy) && (0..s.width as isize).contains(&ix) {
+                            values.push(x[(c * s.height + iy as usize) * s.width + ix as usize]);
+                        }
+                    }
+                }
+                y.push(if max {
+                    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    values.iter().sum::<f64>() / values.len() as f64
+                });
+            }
+        }
+    }
+    y
+}
+
+/// Writes a random model of `config`, runs it on a random input with `isa`, and checks it
+/// against the reference. Returns (adopted decisions, all decisions).
+fn check(config: &NetworkConfig, seed: u64, isa: Isa) -> (usize, usize) {
+    let bytes = bnas_runtime::init::random_model(config, seed, FloatStorage::F32).unwrap().to_bytes();
+    let file = BnasFile::from_bytes(bytes.clone()).unwrap();
+    let model =
+        Model::from_file(BnasFile::from_bytes(bytes).unwrap(), &Options { threads: Some(2), isa: Some(isa) })
+            .unwrap();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let input: Vec<f32> = (0..model.input_len()).map(|_| rng.gen_range(-2.0..2.0)).collect();
+    let trace = model.trace(&input).unwrap();
+    let spec = config.spec().unwrap();
+    let mut reference = Reference {
+        spec: &spec,
+        file: &file,
+        model: &model,
+        trace: &trace,
+        eps: 1e-5,
+        adopted: 0,
+        decisions: 0,
+    };
+    let expected = reference.run(&input);
+    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (&got, &want)) in trace.logits.iter().zip(&expected).enumerate() {
+        assert!(
+            (f64::from(got) - want).abs() <= 1e-4 * scale.max(1e-6),
+            "{} ({isa}): logit {i}: runtime {got}, reference {want} (scale {scale})",
+            config.name
+        );
+    }
+    // The batch path gives the trace's logits.
+    assert_eq!(model.run_batch(&input, 1).unwrap(), trace.logits);
+    eprintln!(
+        "{} ({isa}): {} of {} sign decisions had |bn(x)| < {TIE:e} and took the runtime's",
+        config.name, reference.adopted, reference.decisions
+    );
+    assert!(reference.adopted * 1000 <= reference.decisions.max(1000), "too many near-zero decisions");
+    (reference.adopted, reference.decisions)
+}
+
+#[test]
+fn bnas_a_matches_the_float_reference() {
+    let config = NetworkConfig::named("bnas-a").unwrap();
+    check(&config, 1, bnas_runtime::kernels::select().unwrap());
+}
+
+#[test]
+fn reduced_bnas_d_matches_the_float_reference_on_every_isa() {
+    let overrides =
+        Overrides { layers: Some(3), channels: Some(8), classes: Some(20), ..Overrides::default() };
+    let config = NetworkConfig::resolve("bnas-d", &overrides).unwrap();
+    assert_eq!(config.topology, Topology::Imagenet);
+    for isa in Isa::supported() {
+        check(&config, 2, isa);
+    }
+}
+
+fn random_genotype(rng: &mut StdRng) -> Genotype {
+    let mut cell = || -> Vec<Edge> {
+        (0..8)
+            .map(|i| {
+                let node = Edge::node_of(i);
+                Edge { op: OpKind::ALL[rng.gen_range(0..OpKind::ALL.len())], input: rng.gen_range(0..node) }
+            })
+            .collect()
+    };
+    let normal = cell();
+    let reduce = cell();
+    Genotype::new(normal, reduce).unwrap()
+}
+
+#[test]
+fn random_genotypes_match_the_float_reference_on_every_isa() {
+    let mut rng = StdRng::seed_from_u64(42);
+    for case in 0..6u64 {
+        let genotype = random_genotype(&mut rng);
+        let (channels, height) = if case % 2 == 0 { (3, 16) } else { (1, 12) };
+        let overrides = Overrides {
+            genotype: Some(genotype),
+            layers: Some(3 + case as usize % 3),
+            channels: Some([4, 7, 16, 33][case as usize % 4]),
+            classes: Some(5 + case as usize),
+            input: Some(InputShape { channels, height, width: height }),
+            reference_compat: case % 3 == 2,
+            ..Overrides::default()
+        };
+        let config = NetworkConfig::resolve("bnas-a", &overrides).unwrap();
+        for isa in Isa::supported() {
+            check(&config, 100 + case, isa);
+        }
+    }
+}

@@ -19,7 +19,7 @@ pub enum RuntimeError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
     /// The stored network description does not build.
-    #[error("model graph: {0}")]
+    #[error("the model's network description does not build")]
     Spec(#[from] SpecError),
     /// A tensor holds values the network cannot use.
     #[error("tensor `{name}`: {problem}")]
@@ -48,6 +48,16 @@ pub enum RuntimeError {
         batch: usize,
         /// Per-sample shape, `CxHxW`.
         shape: String,
+    },
+    /// The activation arena does not fit in memory.
+    #[error(
+        "the activations of a batch of {batch} need {values} f32 values, more than this machine can allocate"
+    )]
+    OutOfMemory {
+        /// Batch size.
+        batch: usize,
+        /// Values the arena needs.
+        values: u128,
     },
     /// A batch of zero samples.
     #[error("the batch is empty")]

@@ -161,7 +161,7 @@ impl Model {
                 shape: self.plan.input.to_string(),
             });
         }
-        let mut arena = self.take_arena(batch);
+        let mut arena = self.take_arena(batch)?;
         let logits =
             self.pool.install(|| cpu::execute(&self.plan, self.isa, &mut arena, input, observer).to_vec());
         self.arenas.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(arena);
@@ -201,11 +201,14 @@ impl Model {
         Ok(Trace { layers: recorder.layers, logits })
     }
 
-    fn take_arena(&self, batch: usize) -> Arena {
+    fn take_arena(&self, batch: usize) -> Result<Arena, RuntimeError> {
         let mut arenas = self.arenas.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match arenas.iter().position(|a| a.batch() == batch) {
-            Some(i) => arenas.swap_remove(i),
-            None => Arena::new(&self.plan, batch),
+            Some(i) => Ok(arenas.swap_remove(i)),
+            None => Arena::new(&self.plan, batch).ok_or_else(|| RuntimeError::OutOfMemory {
+                batch,
+                values: self.plan.slots.iter().map(|&len| len as u128 * batch as u128).sum(),
+            }),
         }
     }
 }

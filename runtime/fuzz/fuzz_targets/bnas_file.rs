@@ -1,4 +1,5 @@
-//! Arbitrary bytes into `BnasFile::from_slice`: an error or a valid file, never a panic.
+//! Arbitrary bytes into `BnasFile::from_slice`, then into the execution planner: an error or a
+//! valid file and plan, never a panic.
 //!
 //! Each input is tried twice: as given, which exercises the header and checksum checks, and with
 //! its CRC-32 trailer recomputed, so that mutations get past the checksum into the metadata, index
@@ -6,6 +7,7 @@
 #![no_main]
 
 use bnas_runtime::format::{BnasFile, Dtype, TRAILER_LEN};
+use bnas_runtime::plan::Plan;
 use libfuzzer_sys::fuzz_target;
 
 fn touch_everything(bytes: &[u8]) {
@@ -24,6 +26,10 @@ fn touch_everything(bytes: &[u8]) {
             }
         }
     }
+    // A valid file's config builds (the reader checks it); planning then checks every tensor
+    // the network needs.
+    let spec = file.metadata().config.spec().expect("validated config");
+    let _ = std::hint::black_box(Plan::build(&spec, &file, file.metadata().bn_eps));
 }
 
 fuzz_target!(|data: &[u8]| {

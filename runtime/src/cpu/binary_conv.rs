@@ -7,8 +7,11 @@ use rayon::prelude::*;
 use crate::kernels::{self, words_for, Isa, PANEL};
 use crate::plan::BinaryConv;
 
-/// Output pixels per parallel task.
-const ROWS_PER_TASK: usize = 64;
+/// Output pixels per parallel task: about four tasks per thread for balance, each a whole
+/// number of the kernels' 8-row register blocks and small enough to stay in cache.
+fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(4 * rayon::current_num_threads()).clamp(8, 256).next_multiple_of(8)
+}
 
 /// Packs the NHWC input of `batch` samples into `packed` (pixels x words, bit 1 = +1).
 pub(super) fn pack_input(conv: &BinaryConv, isa: Isa, input: &[f32], batch: usize, packed: &mut Vec<u64>) {
@@ -33,18 +36,27 @@ pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize, out
     let out_channels = conv.window.out_channels;
     let rows = batch * conv.window.output_pixels();
     let output = &mut output[..rows * out_channels];
-    output.par_chunks_mut(ROWS_PER_TASK * out_channels).enumerate().for_each_init(
+    let task_rows = rows_per_task(rows);
+    output.par_chunks_mut(task_rows * out_channels).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(columns, counts), (task, out)| {
-            let first = task * ROWS_PER_TASK;
-            let alpha = &conv.alpha;
-            dots(conv, isa, packed, first, out.len() / out_channels, columns, counts, |row, dots| {
-                let y = &mut out[row * out_channels..][..out_channels];
-                for ((y, &dot), &a) in y.iter_mut().zip(dots).zip(alpha.iter()) {
-                    let value = a * dot as f32;
-                    *y = if conv.relu { value.max(0.0) } else { value };
-                }
-            });
+            let alpha = &conv.alpha[..];
+            let floor = if conv.relu { 0.0 } else { f32::NEG_INFINITY };
+            dots(
+                conv,
+                isa,
+                packed,
+                task * task_rows,
+                out.len() / out_channels,
+                columns,
+                counts,
+                |row, dots| {
+                    let y = &mut out[row * out_channels..][..out_channels];
+                    for ((y, &dot), &a) in y.iter_mut().zip(dots).zip(alpha) {
+                        *y = (a * dot as f32).max(floor);
+                    }
+                },
+            );
         },
     );
 }
@@ -105,19 +117,14 @@ fn dots(
 /// Gathers the packed taps of output rows `first..first + rows`; padded taps are zero words.
 fn im2col(w: &crate::plan::Window, packed: &[u64], first: usize, rows: usize, columns: &mut Vec<u64>) {
     let words = words_for(w.in_channels);
-    let (in_h, in_w) = w.input;
     columns.clear();
     columns.resize(rows * w.taps() * words, 0);
-    let per_sample = w.output_pixels();
     for (r, row) in columns.chunks_exact_mut(w.taps() * words).enumerate() {
-        let (sample, pixel) = ((first + r) / per_sample, (first + r) % per_sample);
-        let (oy, ox) = (pixel / w.output.1, pixel % w.output.1);
-        for ky in 0..w.kernel {
-            let Some(iy) = w.source(oy, ky, in_h) else { continue };
-            for kx in 0..w.kernel {
-                let Some(ix) = w.source(ox, kx, in_w) else { continue };
-                let src = ((sample * in_h + iy) * in_w + ix) * words;
-                row[(ky * w.kernel + kx) * words..][..words].copy_from_slice(&packed[src..src + words]);
+        for (tap, pixel) in w.valid_taps(first + r) {
+            let src = &packed[pixel * words..][..words];
+            // Rows hold a few words: a plain loop beats a memcpy call.
+            for (dst, &word) in row[tap * words..][..words].iter_mut().zip(src) {
+                *dst = word;
             }
         }
     }

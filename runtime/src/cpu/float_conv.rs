@@ -5,8 +5,9 @@ use rayon::prelude::*;
 
 use crate::plan::{FloatConv, Window};
 
-/// Output pixels per parallel task.
-const ROWS_PER_TASK: usize = 64;
+/// Fewest output pixels per parallel task: each task packs the whole weight matrix for its
+/// GEMM, so tasks are as few and as large as the threads allow.
+const MIN_ROWS_PER_TASK: usize = 32;
 
 /// Runs the conv on NHWC `input`; writes NHWC `output`. `scratch` holds the transformed input.
 pub(super) fn run(conv: &FloatConv, input: &[f32], batch: usize, scratch: &mut Vec<f32>, output: &mut [f32]) {
@@ -15,10 +16,11 @@ pub(super) fn run(conv: &FloatConv, input: &[f32], batch: usize, scratch: &mut V
     let rows = batch * w.output_pixels();
     let depth = w.in_channels * w.taps();
     let output = &mut output[..rows * w.out_channels];
-    output.par_chunks_mut(ROWS_PER_TASK * w.out_channels).enumerate().for_each_init(
+    let rows_per_task = rows.div_ceil(rayon::current_num_threads()).max(MIN_ROWS_PER_TASK);
+    output.par_chunks_mut(rows_per_task * w.out_channels).enumerate().for_each_init(
         Vec::new,
         |columns, (task, out)| {
-            let first = task * ROWS_PER_TASK;
+            let first = task * rows_per_task;
             let n = out.len() / w.out_channels;
             im2col(w, input, first, n, columns);
             // SAFETY: `columns` is n x depth row-major, the weight is out_channels x depth row-major
@@ -96,23 +98,14 @@ fn transform_input<'a>(conv: &FloatConv, input: &'a [f32], scratch: &'a mut Vec<
 /// Rows `first..first + rows` of the im2col matrix: column `(c * k + ky) * k + kx`, the order
 /// of an `[out, in, k, k]` weight's row; padded taps are 0.
 fn im2col(w: &Window, input: &[f32], first: usize, rows: usize, columns: &mut Vec<f32>) {
-    let (in_h, in_w) = w.input;
     let taps = w.taps();
     columns.clear();
     columns.resize(rows * w.in_channels * taps, 0.0);
-    let per_sample = w.output_pixels();
     for (r, row) in columns.chunks_exact_mut(w.in_channels * taps).enumerate() {
-        let (sample, pixel) = ((first + r) / per_sample, (first + r) % per_sample);
-        let (oy, ox) = (pixel / w.output.1, pixel % w.output.1);
-        for ky in 0..w.kernel {
-            let Some(iy) = w.source(oy, ky, in_h) else { continue };
-            for kx in 0..w.kernel {
-                let Some(ix) = w.source(ox, kx, in_w) else { continue };
-                let src = &input[((sample * in_h + iy) * in_w + ix) * w.in_channels..][..w.in_channels];
-                let tap = ky * w.kernel + kx;
-                for (c, &x) in src.iter().enumerate() {
-                    row[c * taps + tap] = x;
-                }
+        for (tap, pixel) in w.valid_taps(first + r) {
+            let src = &input[pixel * w.in_channels..][..w.in_channels];
+            for (c, &x) in src.iter().enumerate() {
+                row[c * taps + tap] = x;
             }
         }
     }

@@ -23,14 +23,21 @@ pub struct Arena {
 }
 
 impl Arena {
-    /// Allocates the plan's slots for `batch` samples.
-    pub fn new(plan: &Plan, batch: usize) -> Arena {
-        Arena {
-            batch,
-            slots: plan.slots.iter().map(|&len| vec![0.0; len * batch]).collect(),
-            packed: Vec::new(),
-            scratch: Vec::new(),
-        }
+    /// Allocates the plan's slots for `batch` samples; `None` when they do not fit in memory
+    /// (a hostile file can describe an enormous network).
+    pub fn new(plan: &Plan, batch: usize) -> Option<Arena> {
+        let slots = plan
+            .slots
+            .iter()
+            .map(|&len| {
+                let len = len.checked_mul(batch)?;
+                let mut slot = Vec::new();
+                slot.try_reserve_exact(len).ok()?;
+                slot.resize(len, 0.0);
+                Some(slot)
+            })
+            .collect::<Option<_>>()?;
+        Some(Arena { batch, slots, packed: Vec::new(), scratch: Vec::new() })
     }
 
     /// The batch size it was allocated for.

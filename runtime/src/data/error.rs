@@ -10,7 +10,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum DataError {
     /// Opening or reading a file or folder failed.
-    #[error("{}: {source}", .path.display())]
+    #[error("{}", .path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -27,7 +27,7 @@ pub enum DataError {
         hint: &'static str,
     },
     /// A gzip stream is corrupt or truncated.
-    #[error("{}: corrupt or truncated gzip stream: {source}", .path.display())]
+    #[error("{}: corrupt or truncated gzip stream", .path.display())]
     Gzip {
         /// The `.gz` file.
         path: PathBuf,
@@ -142,7 +142,7 @@ pub enum DataError {
         path: PathBuf,
     },
     /// An image file could not be decoded (unknown format, corrupt, over the size limits).
-    #[error("{}: cannot decode image: {source}", .path.display())]
+    #[error("{}: cannot decode image", .path.display())]
     Decode {
         /// The image file.
         path: PathBuf,

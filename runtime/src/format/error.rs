@@ -37,7 +37,7 @@ impl fmt::Display for Section {
 #[non_exhaustive]
 pub enum FormatError {
     /// Opening, mapping, writing or renaming a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -132,7 +132,7 @@ pub enum FormatError {
         message: String,
     },
     /// The network configuration in the metadata does not build a network.
-    #[error("metadata network config is invalid: {source}")]
+    #[error("metadata network config is invalid")]
     InvalidConfig {
         /// Why the spec cannot be built.
         #[source]

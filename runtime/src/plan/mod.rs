@@ -85,6 +85,23 @@ impl Window {
         (out * self.stride + k * self.dilation).checked_sub(self.padding).filter(|&i| i < size)
     }
 
+    /// The taps of output pixel `row` (counted over the whole batch) that read real input, as
+    /// (tap `ky * kernel + kx`, input pixel counted over the whole batch); padded taps are left
+    /// out.
+    pub fn valid_taps(&self, row: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let (in_h, in_w) = self.input;
+        let (sample, pixel) = (row / self.output_pixels(), row % self.output_pixels());
+        let (oy, ox) = (pixel / self.output.1, pixel % self.output.1);
+        (0..self.kernel).filter_map(move |ky| self.source(oy, ky, in_h).map(|iy| (ky, iy))).flat_map(
+            move |(ky, iy)| {
+                (0..self.kernel).filter_map(move |kx| {
+                    let ix = self.source(ox, kx, in_w)?;
+                    Some((ky * self.kernel + kx, (sample * in_h + iy) * in_w + ix))
+                })
+            },
+        )
+    }
+
     /// Kernel taps, `kernel * kernel`.
     pub fn taps(&self) -> usize {
         self.kernel * self.kernel

@@ -60,24 +60,21 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     } else {
         let mut table = Table::new(&["file", "rank", "class", "label", "probability"], 4);
         for result in &results {
-            match (&result.top_k, &result.error) {
-                (Some(top_k), _) => {
-                    for (rank, p) in top_k.iter().enumerate() {
-                        let file = if rank == 0 { result.file.clone() } else { String::new() };
-                        let cells = [file, (rank + 1).to_string(), p.index.to_string(), p.label.clone()];
-                        table.row(cells.into_iter().chain([format!("{:.4}", p.score)]).collect());
-                    }
-                }
-                (None, error) => table.row(vec![
-                    result.file.clone(),
-                    String::new(),
-                    String::new(),
-                    format!("error: {}", error.as_deref().unwrap_or("unknown")),
-                    String::new(),
-                ]),
+            for (rank, p) in result.top_k.iter().flatten().enumerate() {
+                let file = if rank == 0 { result.file.clone() } else { String::new() };
+                let cells = [file, (rank + 1).to_string(), p.index.to_string(), p.label.clone()];
+                table.row(cells.into_iter().chain([format!("{:.4}", p.score)]).collect());
+            }
+            match &result.error {
+                // I/O and decoding errors already name the file.
+                Some(error) if error.contains(&result.file) => eprintln!("error: {error}"),
+                Some(error) => eprintln!("error: {}: {error}", result.file),
+                None => {}
             }
         }
-        emit(&table.render())?;
+        if results.iter().any(|r| r.top_k.is_some()) {
+            emit(&table.render())?;
+        }
     }
     let failed = results.iter().filter(|r| r.error.is_some()).count();
     if failed > 0 {

@@ -1,0 +1,218 @@
+//! `bnas-run` end to end: init, summary, bench, predict and eval on real Fashion-MNIST files,
+//! and clear errors (never panics) on bad models, images and flags.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bnas_runtime::data::{self, DatasetKind, Split};
+use serde_json::Value;
+
+const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+fn bnas_run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bnas-run")).args(args).output().expect("bnas-run starts")
+}
+
+fn succeed(args: &[&str]) -> String {
+    let out = bnas_run(args);
+    assert!(out.status.success(), "bnas-run {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A failing run: its stderr, which must not be a panic.
+fn fail(args: &[&str]) -> String {
+    let out = bnas_run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "bnas-run {args:?} should fail");
+    assert!(!stderr.contains("panicked"), "bnas-run {args:?} panicked: {stderr}");
+    stderr
+}
+
+/// A small random Fashion-MNIST model (BNAS-A cells at 1x28x28).
+fn small_model(dir: &Path) -> PathBuf {
+    let path = dir.join("small.bnas");
+    let p = path.to_str().unwrap();
+    succeed(&[
+        "init",
+        "--model",
+        "bnas-a",
+        "--layers",
+        "3",
+        "--channels",
+        "8",
+        "--input",
+        "1x28x28",
+        "--out",
+        p,
+        "--seed",
+        "3",
+    ]);
+    path
+}
+
+/// Test image `index` of Fashion-MNIST saved as a PNG.
+fn fashion_png(dir: &Path, index: usize) -> PathBuf {
+    let test = data::open(DatasetKind::FashionMnist, Path::new(FASHION_MNIST), Split::Test)
+        .expect("bash scripts/setup.sh installs Fashion-MNIST");
+    let example = test.get(index).unwrap();
+    let path = dir.join(format!("fashion_{index}.png"));
+    image::GrayImage::from_raw(28, 28, example.image.pixels).unwrap().save(&path).unwrap();
+    path
+}
+
+#[test]
+fn init_summary_and_bench_report_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let m = model.to_str().unwrap();
+    let text = succeed(&["summary", "--model", m]);
+    assert!(text.contains("cells.2.residual") && text.contains("random weights, seed 3"), "{text}");
+    let json: Value = serde_json::from_str(&succeed(&["summary", "--model", m, "--json"])).unwrap();
+    assert_eq!(json["metadata"]["class_names"][9], "Ankle boot");
+    assert_eq!(json["metadata"]["config"]["layers"], 3);
+
+    let bench: Value = serde_json::from_str(&succeed(&[
+        "bench",
+        "--model",
+        m,
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(bench["threads"], 1);
+    assert!(bench["median_ms"].as_f64().unwrap() > 0.0);
+    assert!(bench["p90_ms"].as_f64().unwrap() >= bench["median_ms"].as_f64().unwrap());
+    assert!(bench["binary_gmacs_per_s"].as_f64().unwrap() > 0.0);
+    let layers = bench["layers"].as_array().unwrap();
+    let share: f64 = layers.iter().map(|l| l["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
+    let text = succeed(&["bench", "--model", m, "--iters", "2", "--warmup", "0", "--batch", "3"]);
+    assert!(text.contains("batch 3") && text.contains("binary GMAC/s"), "{text}");
+}
+
+#[test]
+fn predict_reports_each_file_and_keeps_going_after_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let good = fashion_png(dir.path(), 0);
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let wrong_size = dir.path().join("wrong_size.png");
+    image::GrayImage::new(10, 12).save(&wrong_size).unwrap();
+    let paths = [&good, &corrupt, &wrong_size].map(|p| p.to_str().unwrap().to_owned());
+    let mut args = vec!["predict", "--model", model.to_str().unwrap(), "--top-k", "3", "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = bnas_run(&args);
+    assert!(!out.status.success(), "a failed image makes the exit status an error");
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let top = results[0]["top_k"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let scores: Vec<f64> = top.iter().map(|p| p["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().sum::<f64>() <= 1.0 + 1e-6);
+    assert!(results[1]["error"].as_str().unwrap().contains("corrupt.png"), "{}", results[1]);
+    assert!(
+        results[2]["error"].as_str().unwrap().contains("10x12")
+            || results[2]["error"].as_str().unwrap().contains("12"),
+        "{}",
+        results[2]
+    );
+    let text = succeed(&["predict", "--model", model.to_str().unwrap(), good.to_str().unwrap()]);
+    assert!(text.contains("fashion_0.png"), "{text}");
+}
+
+#[test]
+fn eval_matches_its_predictions_file_and_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let predictions = dir.path().join("preds.jsonl");
+    let report: Value = serde_json::from_str(&succeed(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "fashion-mnist",
+        "--root",
+        FASHION_MNIST,
+        "--limit",
+        "300",
+        "--batch",
+        "64",
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["examples"], 300);
+    let lines: Vec<Value> = std::fs::read_to_string(&predictions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 300);
+    let (mut top1, mut top5) = (0, 0);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["index"], i);
+        let logits: Vec<f64> =
+            line["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let label = line["label"].as_u64().unwrap() as usize;
+        let pred = line["pred"].as_u64().unwrap() as usize;
+        assert!(logits.iter().all(|&l| l <= logits[pred]));
+        let above = logits.iter().filter(|&&l| l > logits[label]).count();
+        top1 += usize::from(above == 0);
+        top5 += usize::from(above < 5);
+    }
+    assert_eq!(report["top1"].as_f64().unwrap(), top1 as f64 / 300.0);
+    assert_eq!(report["top5"].as_f64().unwrap(), top5 as f64 / 300.0);
+    // The PNG of test image 7 goes through the same preprocessing as the reader's example 7.
+    let png = fashion_png(dir.path(), 7);
+    let predicted: Value = serde_json::from_str(&succeed(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--top-k",
+        "1",
+        "--json",
+        png.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(predicted[0]["top_k"][0]["index"], lines[7]["pred"]);
+}
+
+#[test]
+fn bad_models_and_flags_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let bytes = std::fs::read(&model).unwrap();
+    let truncated = dir.path().join("truncated.bnas");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let t = truncated.to_str().unwrap();
+    for command in ["summary", "bench"] {
+        let stderr = fail(&[command, "--model", t]);
+        assert!(stderr.contains("truncated.bnas"), "{stderr}");
+    }
+    let missing = fail(&["bench", "--model", "/nonexistent/model.bnas"]);
+    assert!(missing.contains("/nonexistent/model.bnas"), "{missing}");
+    let m = model.to_str().unwrap();
+    assert!(fail(&["bench", "--model", m, "--threads", "0"]).contains("--threads"));
+    assert!(fail(&["bench", "--model", m, "--isa", "neon"]).contains("neon"));
+    let eval = fail(&["eval", "--model", m, "--data", "cifar10", "--root", dir.path().to_str().unwrap()]);
+    assert!(eval.contains("data_batch") || eval.contains("test_batch"), "{eval}");
+    let forced = Command::new(env!("CARGO_BIN_EXE_bnas-run"))
+        .args(["bench", "--model", m, "--iters", "1"])
+        .env("BNAS_FORCE_ISA", "sse9")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(!forced.status.success() && stderr.contains("sse9") && !stderr.contains("panicked"), "{stderr}");
+    // An output that cannot be written leaves nothing behind.
+    let out = dir.path().join("no_such_dir").join("m.bnas");
+    fail(&["init", "--model", "bnas-a", "--out", out.to_str().unwrap()]);
+    assert!(!out.exists());
+}

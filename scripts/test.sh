@@ -17,6 +17,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$log" || status=$?
+# Benches are not built by `cargo test`; compile them so they cannot rot.
+echo "[test] cargo test --workspace --benches --no-run"
+cargo test --workspace --benches --no-run 2>&1 | tail -n 3 || status=$?
 # cargo prints one "test result" line per test binary, doc tests last (often 0 of them); close
 # with the workspace-wide totals so the last line speaks for the whole run.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }

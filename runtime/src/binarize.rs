@@ -14,6 +14,9 @@ pub struct BinaryWeights {
 
 /// Binarizes latent weights `[out, in, k, k]`: `W' = clamp(W - mean over in, -1, 1)`,
 /// `alpha[o] = mean |W'[o]|`, weight = `sign(W') * alpha` with sign(0) = +1.
+///
+/// # Panics
+/// If `latent.len()` is not `out_channels * in_channels * kernel * kernel`.
 pub fn binarize_latent(
     latent: &[f32],
     out_channels: usize,

@@ -11,8 +11,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 use crate::binarize::binarize_latent;
 use crate::data::DatasetKind;
 use crate::error::RuntimeError;
-use crate::format::{FloatStorage, Metadata, Provenance, Writer};
-use crate::plan::alpha_name;
+use crate::format::{alpha_name, FloatStorage, Metadata, Provenance, Writer};
 
 /// The BatchNorm epsilon of the reference (PyTorch's default).
 pub const BN_EPS: f32 = 1e-5;

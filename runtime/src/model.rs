@@ -14,10 +14,13 @@ use crate::format::{BnasFile, Metadata};
 use crate::kernels::{self, Isa, KernelError};
 use crate::plan::{Plan, Step};
 
+/// Arenas kept for reuse, one per recent batch size.
+const KEPT_ARENAS: usize = 2;
+
 /// How to run a model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// Worker threads; all cores when `None`.
+    /// Worker threads (at least 1); all cores when `None`.
     pub threads: Option<usize>,
     /// Kernel ISA; the best supported one (or `BNAS_FORCE_ISA`) when `None`.
     pub isa: Option<Isa>,
@@ -94,6 +97,12 @@ impl Model {
             Some(isa) => isa,
             None => kernels::select()?,
         };
+        if options.threads == Some(0) {
+            return Err(RuntimeError::Threads {
+                threads: 0,
+                message: "at least one thread is needed".into(),
+            });
+        }
         let threads =
             options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let pool = rayon::ThreadPoolBuilder::new()
@@ -152,11 +161,11 @@ impl Model {
         if batch == 0 {
             return Err(RuntimeError::EmptyBatch);
         }
-        let expected = batch * self.input_len();
-        if input.len() != expected {
+        let expected = batch.checked_mul(self.input_len());
+        if expected != Some(input.len()) {
             return Err(RuntimeError::InputSize {
                 found: input.len(),
-                expected,
+                expected: expected.unwrap_or(usize::MAX),
                 batch,
                 shape: self.plan.input.to_string(),
             });
@@ -164,7 +173,12 @@ impl Model {
         let mut arena = self.take_arena(batch)?;
         let logits =
             self.pool.install(|| cpu::execute(&self.plan, self.isa, &mut arena, input, observer).to_vec());
-        self.arenas.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(arena);
+        let mut arenas = self.arenas.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Keep the most recent few batch sizes (an eval's last, partial batch is one more).
+        if arenas.len() >= KEPT_ARENAS {
+            arenas.remove(0);
+        }
+        arenas.push(arena);
         Ok(logits)
     }
 

@@ -116,7 +116,12 @@ fn predict_reports_each_file_and_keeps_going_after_a_bad_one() {
     assert_eq!(top.len(), 3);
     let scores: Vec<f64> = top.iter().map(|p| p["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores.iter().sum::<f64>() <= 1.0 + 1e-6);
-    assert!(results[1]["error"].as_str().unwrap().contains("corrupt.png"), "{}", results[1]);
+    assert!(
+        results[1]["top_k"].as_array().unwrap().is_empty()
+            && results[1]["error"].as_str().unwrap().contains("corrupt.png"),
+        "{}",
+        results[1]
+    );
     assert!(
         results[2]["error"].as_str().unwrap().contains("10x12")
             || results[2]["error"].as_str().unwrap().contains("12"),

@@ -5,9 +5,11 @@ use rayon::prelude::*;
 
 use crate::plan::{FloatConv, Window};
 
-/// Fewest output pixels per parallel task: each task packs the whole weight matrix for its
-/// GEMM, so tasks are as few and as large as the threads allow.
-const MIN_ROWS_PER_TASK: usize = 32;
+/// Output pixels per parallel task: each task packs the whole weight matrix for its GEMM, so
+/// tasks are as few as the threads allow, within bounds that keep the im2col block small.
+fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(rayon::current_num_threads()).clamp(32, 512)
+}
 
 /// Runs the conv on NHWC `input`; writes NHWC `output`. `scratch` holds the transformed input.
 pub(super) fn run(conv: &FloatConv, input: &[f32], batch: usize, scratch: &mut Vec<f32>, output: &mut [f32]) {
@@ -16,11 +18,13 @@ pub(super) fn run(conv: &FloatConv, input: &[f32], batch: usize, scratch: &mut V
     let rows = batch * w.output_pixels();
     let depth = w.in_channels * w.taps();
     let output = &mut output[..rows * w.out_channels];
-    let rows_per_task = rows.div_ceil(rayon::current_num_threads()).max(MIN_ROWS_PER_TASK);
-    output.par_chunks_mut(rows_per_task * w.out_channels).enumerate().for_each_init(
+    // The GEMM reads the weight through a raw pointer: this is the length its SAFETY rests on.
+    assert_eq!(conv.weight.len(), w.out_channels * depth, "float conv weight must be [out, in, k, k]");
+    let task_rows = rows_per_task(rows);
+    output.par_chunks_mut(task_rows * w.out_channels).enumerate().for_each_init(
         Vec::new,
         |columns, (task, out)| {
-            let first = task * rows_per_task;
+            let first = task * task_rows;
             let n = out.len() / w.out_channels;
             im2col(w, input, first, n, columns);
             // SAFETY: `columns` is n x depth row-major, the weight is out_channels x depth row-major

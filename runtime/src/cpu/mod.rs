@@ -102,7 +102,8 @@ pub fn execute<'a>(
         let started = Instant::now();
         let mut output = std::mem::take(&mut arena.slots[step.output]);
         let inputs: Vec<&[f32]> = step.inputs.iter().map(|&s| arena.slots[s].as_slice()).collect();
-        let pixels = batch * step.shape.height * step.shape.width;
+        debug_assert!(!step.inputs.contains(&step.output), "a step never writes a slot it reads");
+        let out_pixels = batch * step.shape.height * step.shape.width;
         match &step.op {
             StepOp::BinaryConv(conv) => {
                 binary_conv(conv, isa, inputs[0], batch, &mut arena.packed, &mut output)
@@ -110,13 +111,13 @@ pub fn execute<'a>(
             StepOp::FloatConv(conv) => float_conv(conv, inputs[0], batch, &mut arena.scratch, &mut output),
             StepOp::MaxPool(window) => pool::run(window, pool::Reduce::Max, inputs[0], batch, &mut output),
             StepOp::AvgPool(window) => pool::run(window, pool::Reduce::Mean, inputs[0], batch, &mut output),
-            StepOp::Add => tensor_ops::add(&inputs, &mut output[..pixels * step.shape.channels]),
-            StepOp::Concat(parts) => tensor_ops::concat(parts, &inputs, pixels, &mut output),
+            StepOp::Add => tensor_ops::add(&inputs, &mut output[..out_pixels * step.shape.channels]),
+            StepOp::Concat(parts) => tensor_ops::concat(parts, &inputs, out_pixels, &mut output),
             StepOp::GlobalAvgPool { pixels } => {
                 tensor_ops::global_avg_pool(inputs[0], batch, *pixels, step.shape.channels, &mut output)
             }
             StepOp::Linear(linear) => tensor_ops::linear(linear, inputs[0], batch, &mut output),
-            StepOp::Zeros => output[..pixels * step.shape.channels].fill(0.0),
+            StepOp::Zeros => output[..out_pixels * step.shape.channels].fill(0.0),
         }
         let elapsed = started.elapsed();
         if let Some(observer) = observer.as_deref_mut() {
@@ -124,7 +125,7 @@ pub fn execute<'a>(
                 let integer = binary_conv::integer_outputs(conv, isa, &arena.packed, batch);
                 observer.binary_conv(step, &arena.packed, integer);
             }
-            observer.step_done(step, &output[..pixels * step.shape.channels], elapsed);
+            observer.step_done(step, &output[..out_pixels * step.shape.channels], elapsed);
         }
         arena.slots[step.output] = output;
     }

@@ -67,6 +67,11 @@ pub(super) fn global_avg_pool(
 pub(super) fn linear(layer: &Linear, input: &[f32], batch: usize, output: &mut [f32]) {
     let (k, n) = (layer.in_features, layer.out_features);
     let output = &mut output[..batch * n];
+    // The GEMM reads through raw pointers: these are the lengths its SAFETY rests on.
+    assert!(
+        layer.weight.len() == n * k && layer.bias.len() == n && input.len() >= batch * k,
+        "linear shapes"
+    );
     for y in output.chunks_exact_mut(n) {
         y.copy_from_slice(&layer.bias);
     }

@@ -224,6 +224,14 @@ pub enum FormatError {
         /// The shape.
         shape: Vec<u64>,
     },
+    /// Packed filters with bits set beyond their last input channel.
+    #[error("tensor '{name}': word {word} sets padding bits beyond the last input channel")]
+    NonzeroPaddingBits {
+        /// Tensor name.
+        name: String,
+        /// Index of the first offending u64 word.
+        word: usize,
+    },
     /// The stored size in bits is not what the dtype and shape require.
     #[error("tensor '{name}' stores {found_bits} bits, its dtype and shape need {expected_bits}")]
     SizeMismatch {

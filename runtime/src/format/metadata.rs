@@ -57,18 +57,8 @@ impl Metadata {
                 pre.height, pre.width
             ));
         }
-        if pre.mean.len() != channels || pre.std.len() != channels {
-            return inconsistent(format!(
-                "{} means and {} stds for {channels} channels",
-                pre.mean.len(),
-                pre.std.len()
-            ));
-        }
-        if !pre.mean.iter().all(|m| m.is_finite()) {
-            return inconsistent(format!("mean {:?} is not finite", pre.mean));
-        }
-        if !pre.std.iter().all(|s| s.is_finite() && *s > 0.0) {
-            return inconsistent(format!("std {:?} is not finite and positive", pre.std));
+        if let Err(e) = pre.validate() {
+            return inconsistent(format!("preprocessing: {e}"));
         }
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
             return inconsistent(format!("bn_eps {} is not finite and positive", self.bn_eps));

@@ -28,6 +28,12 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+/// Name of the per-output-channel scale stored next to a binary conv's packed filters:
+/// `cells.0._ops.1.op.0.weight` -> `cells.0._ops.1.op.0.alpha`.
+pub fn alpha_name(weight: &str) -> String {
+    format!("{}.alpha", weight.strip_suffix(".weight").unwrap_or(weight))
+}
+
 pub use error::{FormatError, Section};
 pub use index::{Dtype, TensorInfo};
 pub use metadata::{Metadata, Provenance};

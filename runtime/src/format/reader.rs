@@ -147,6 +147,14 @@ impl<T> fmt::Debug for TensorData<T> {
     }
 }
 
+/// Rejects packed filters with bits set beyond their last input channel.
+pub(super) fn check_padding_bits(name: &str, words: &[u64], in_channels: usize) -> Result<(), FormatError> {
+    match crate::kernels::first_nonzero_padding(words, in_channels) {
+        Some(word) => Err(FormatError::NonzeroPaddingBits { name: name.to_owned(), word }),
+        None => Ok(()),
+    }
+}
+
 /// An open, fully validated `.bnas` file.
 #[derive(Debug)]
 pub struct BnasFile {
@@ -198,7 +206,11 @@ impl BnasFile {
         let data_start = section(bytes, Section::Data, header.data).map(|_| header.data.offset as usize)?;
         let metadata = Metadata::from_json(graph)?;
         let index = Index::parse(index_bytes, header.index.offset, header.data.length)?;
-        Ok(BnasFile { storage: Arc::new(storage), metadata, index, data_start })
+        let file = BnasFile { storage: Arc::new(storage), metadata, index, data_start };
+        for info in file.tensors().iter().filter(|t| t.dtype == Dtype::BinaryFilters) {
+            check_padding_bits(&info.name, &file.filters(&info.name)?, info.shape[1])?;
+        }
+        Ok(file)
     }
 
     /// The network, preprocessing, class names and provenance.

@@ -37,7 +37,8 @@ fn sample() -> Vec<u8> {
     let weights: Vec<f32> = (0..12 * 3 * 9).map(|i| i as f32 * 0.5).collect();
     writer.add_float("stem.op.0.weight", &[12, 3, 3, 3], &weights, FloatStorage::F32).unwrap();
     writer.add_float("classifier.bias", &[10], &[1.5; 10], FloatStorage::F16).unwrap();
-    let words: Vec<u64> = (0..filter_words(8, 70, 3) as u64).collect();
+    // Small values: the padding bits of the second word (channels 70..128) stay clear.
+    let words: Vec<u64> = (0..filter_words(8, 70, 3) as u64).map(|i| i % 64).collect();
     writer.add_binary_filters("cells.0._ops.1.op.0.weight", [8, 70, 3, 3], words).unwrap();
     writer.to_bytes()
 }
@@ -573,6 +574,43 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 /// splitmix64: deterministic values from a seed.
+/// Random packed filters with the padding bits beyond channel `c` clear.
+fn filter_values(seed: u64, o: usize, c: usize, k: usize) -> Vec<u64> {
+    let words = crate::kernels::words_for(c);
+    let mut filters = values(seed, filter_words(o, c, k));
+    if !c.is_multiple_of(64) {
+        for (i, word) in filters.iter_mut().enumerate() {
+            if (i / crate::kernels::PANEL) % words == words - 1 {
+                *word &= (1 << (c % 64)) - 1;
+            }
+        }
+    }
+    filters
+}
+
+#[test]
+fn format_padding_bits_must_be_clear() {
+    let name = "cells.0._ops.1.op.0.weight";
+    let mut writer = Writer::new(metadata()).unwrap();
+    let mut words = vec![0u64; filter_words(8, 70, 3)];
+    // Word 16 is the second (last) word of tap 0 for lane 0: bit 6 is channel 70, padding.
+    words[16] = 1 << 6;
+    assert!(matches!(
+        writer.add_binary_filters(name, [8, 70, 3, 3], words.clone()),
+        Err(FormatError::NonzeroPaddingBits { word: 16, .. })
+    ));
+    words[16] = 1 << 5;
+    writer.add_binary_filters(name, [8, 70, 3, 3], words).unwrap();
+    let mut bytes = writer.to_bytes();
+    // Set the padding bit in the stored file and reseal it.
+    let data = u64_at(&bytes, 48) as usize;
+    let at = data + 16 * 8;
+    assert_eq!(bytes[at], 1 << 5);
+    bytes[at] |= 1 << 6;
+    reseal(&mut bytes);
+    assert!(matches!(err(BnasFile::from_slice(&bytes)), FormatError::NonzeroPaddingBits { word: 16, .. }));
+}
+
 fn values(seed: u64, n: usize) -> Vec<u64> {
     let mut state = seed;
     (0..n)
@@ -608,7 +646,7 @@ proptest! {
                 }
                 Dtype::BinaryFilters => {
                     let [o, ch, k, _] = c.shape[..] else { unreachable!() };
-                    writer.add_binary_filters(name, [o, ch, k, k], values(c.seed, filter_words(o, ch, k))).unwrap();
+                    writer.add_binary_filters(name, [o, ch, k, k], filter_values(c.seed, o, ch, k)).unwrap();
                 }
             }
         }
@@ -643,7 +681,7 @@ proptest! {
                     Dtype::BinaryFilters => {
                         let got = file.filters_shaped(name, &c.shape).unwrap();
                         let (o, ch, k) = (c.shape[0], c.shape[1], c.shape[2]);
-                        prop_assert_eq!(&*got, &values(c.seed, filter_words(o, ch, k))[..]);
+                        prop_assert_eq!(&*got, &filter_values(c.seed, o, ch, k)[..]);
                     }
                 }
             }

@@ -115,6 +115,7 @@ impl Writer {
                 found: words.len(),
             });
         }
+        super::reader::check_padding_bits(name, &words, shape[1] as usize)?;
         let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         self.push(Pending { name: name.to_owned(), dtype: Dtype::BinaryFilters, shape, bits, bytes });
         Ok(())

@@ -53,6 +53,18 @@ pub fn filter_words(out_channels: usize, in_channels: usize, kernel: usize) -> O
         .checked_mul(PANEL)
 }
 
+/// The first word of packed filters (panel layout, `in_channels` inputs) with a bit set beyond
+/// the last channel. Those bits must be 0: they would count in every popcount, and no
+/// correction removes them.
+pub fn first_nonzero_padding(filters: &[u64], in_channels: usize) -> Option<usize> {
+    let (words, used) = (words_for(in_channels), in_channels % WORD_BITS);
+    if used == 0 {
+        return None;
+    }
+    let padding = !((1u64 << used) - 1);
+    filters.iter().enumerate().position(|(i, &word)| (i / PANEL) % words == words - 1 && word & padding != 0)
+}
+
 /// Packs a PyTorch OIHW float weight tensor into the panel layout (see the module docs): the bit of
 /// output `o`, input `c` and tap `ky * kernel + kx` is set iff `weight(o, c, ky, kx) >= 0` (NaN
 /// packs as -1).

@@ -6,13 +6,7 @@ use super::arena::{SlotId, SlotPlanner};
 use super::fold::BatchNormParams;
 use super::{BinaryConv, ConcatPart, FloatConv, Linear, PaddingCorrection, Plan, Step, StepOp, Window};
 use crate::error::RuntimeError;
-use crate::format::{BnasFile, Floats};
-
-/// Name of the per-output-channel scale stored next to a binary conv's packed filters:
-/// `cells.0._ops.1.op.0.weight` -> `cells.0._ops.1.op.0.alpha`.
-pub fn alpha_name(weight: &str) -> String {
-    format!("{}.alpha", weight.strip_suffix(".weight").unwrap_or(weight))
-}
+use crate::format::{alpha_name, BnasFile, Floats};
 
 impl Plan {
     /// Plans the live layers of `spec` with the weights of `file`; `bn_eps` is the BatchNorm
@@ -55,16 +49,14 @@ impl Plan {
                 layer: id,
                 name: layer.name.clone(),
                 op,
-                inputs: inputs.clone(),
+                inputs,
                 output,
                 shape: layer.output,
                 float_macs: layer.count(CostKind::FloatMac),
                 binary_macs: layer.count(CostKind::BinaryMac),
             });
-            for (&layer_input, &slot) in readable.iter().zip(&inputs) {
-                if last_use[layer_input] == id {
-                    planner.release(slot);
-                }
+            for &input in readable.iter().filter(|&&i| last_use[i] == id) {
+                planner.release(slot_of[input].expect("operands run before their readers"));
             }
         }
         let output_slot = slot_of[layers.len() - 1].expect("the classifier is always live");

@@ -3,7 +3,10 @@
 //! `bnas-models` spec and the `.bnas` tensors, and any backend can run it.
 //!
 //! Activations are NHWC f32 (`batch x height x width x channels`) in arena slots that the
-//! planner reuses once their last reader has run.
+//! planner reuses once their last reader has run. Weights stay in the file's layouts: float
+//! weights `[out, in, k, k]`, binary filters in the kernels' 16-lane panels (u64 words, which a
+//! GPU reads as u32 pairs), so another backend consumes the same plan; the padding correction
+//! table is backend-neutral too (one base per border class and output channel).
 
 mod arena;
 mod build;
@@ -15,7 +18,6 @@ use bnas_models::{LayerId, Shape};
 use crate::format::{Floats, Words};
 
 pub use arena::SlotId;
-pub use build::alpha_name;
 pub use fold::{BatchNormParams, Binarize, ChannelAffine};
 pub use padding::PaddingCorrection;
 

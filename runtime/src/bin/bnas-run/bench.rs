@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bnas_models::CostKind;
 use bnas_runtime::cpu::Observer;
 use bnas_runtime::plan::{Step, StepOp};
@@ -105,8 +106,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0 && args.iters > 0, "--batch and --iters must be at least 1");
     let model = args.run.load()?;
     let mut rng = StdRng::seed_from_u64(0);
-    let input: Vec<f32> =
-        (0..args.batch * model.input_len()).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let values = args.batch.checked_mul(model.input_len()).context("--batch is too large")?;
+    let mut input = Vec::new();
+    input.try_reserve_exact(values).ok().context("--batch is too large for this machine's memory")?;
+    input.extend((0..values).map(|_| -> f32 { StandardNormal.sample(&mut rng) }));
     for _ in 0..args.warmup {
         model.run_batch(&input, args.batch)?;
     }

@@ -30,8 +30,8 @@ pub struct PredictArgs {
 #[derive(Debug, Serialize)]
 struct FileResult {
     file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_k: Option<Vec<Prediction>>,
+    /// Empty when the file failed.
+    top_k: Vec<Prediction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -50,8 +50,8 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
         .map(|path| {
             let file = path.display().to_string();
             match classify(&model, path, args.top_k) {
-                Ok(top_k) => FileResult { file, top_k: Some(top_k), error: None },
-                Err(e) => FileResult { file, top_k: None, error: Some(format!("{e:#}")) },
+                Ok(top_k) => FileResult { file, top_k, error: None },
+                Err(e) => FileResult { file, top_k: Vec::new(), error: Some(format!("{e:#}")) },
             }
         })
         .collect();
@@ -60,7 +60,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     } else {
         let mut table = Table::new(&["file", "rank", "class", "label", "probability"], 4);
         for result in &results {
-            for (rank, p) in result.top_k.iter().flatten().enumerate() {
+            for (rank, p) in result.top_k.iter().enumerate() {
                 let file = if rank == 0 { result.file.clone() } else { String::new() };
                 let cells = [file, (rank + 1).to_string(), p.index.to_string(), p.label.clone()];
                 table.row(cells.into_iter().chain([format!("{:.4}", p.score)]).collect());
@@ -72,7 +72,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
                 None => {}
             }
         }
-        if results.iter().any(|r| r.top_k.is_some()) {
+        if results.iter().any(|r| r.error.is_none()) {
             emit(&table.render())?;
         }
     }

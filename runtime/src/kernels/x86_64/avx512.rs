@@ -120,7 +120,7 @@ pub(in crate::kernels) unsafe fn pack_activations(
                 let n = (channels - c).min(16);
                 let mask: __mmask16 = if n == 16 { u16::MAX } else { (1 << n) - 1 };
                 // SAFETY: c < channels, so the pointers stay in (or one past) their slices, and the
-                // mask enables only channels c..c + n < channels; masked-off lanes are not read.
+                // mask enables only channels c..c + n <= channels; masked-off lanes are not read.
                 let bits = unsafe {
                     let x = _mm512_maskz_loadu_ps(mask, pixel.as_ptr().add(c));
                     let s = _mm512_maskz_loadu_ps(mask, sign.as_ptr().add(c));

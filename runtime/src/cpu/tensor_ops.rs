@@ -63,38 +63,31 @@ pub(super) fn global_avg_pool(
     });
 }
 
-/// `output[n] = W input[n] + b` for each sample.
+/// `output[n] = W input[n] + b` for each sample, as one dot product per output: every sample
+/// gets the same arithmetic whatever the batch size (a GEMM would round differently by batch,
+/// and at small batches spend its time packing the weights).
 pub(super) fn linear(layer: &Linear, input: &[f32], batch: usize, output: &mut [f32]) {
-    let (k, n) = (layer.in_features, layer.out_features);
-    let output = &mut output[..batch * n];
-    // The GEMM reads through raw pointers: these are the lengths its SAFETY rests on.
-    assert!(
-        layer.weight.len() == n * k && layer.bias.len() == n && input.len() >= batch * k,
-        "linear shapes"
-    );
-    for y in output.chunks_exact_mut(n) {
-        y.copy_from_slice(&layer.bias);
+    let k = layer.in_features;
+    let output = &mut output[..batch * layer.out_features];
+    output.par_chunks_mut(layer.out_features).zip(input.par_chunks(k)).for_each(|(y, x)| {
+        y.par_iter_mut()
+            .zip(layer.weight.par_chunks_exact(k))
+            .zip(&layer.bias[..])
+            .for_each(|((y, w), b)| *y = b + dot(w, x));
+    });
+}
+
+/// A dot product in 16 independent lanes, so that it vectorizes.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (a_blocks, b_blocks) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a_blocks.remainder().iter().zip(b_blocks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for i in 0..16 {
+            lanes[i] += x[i] * y[i];
+        }
     }
-    // SAFETY: `input` holds batch x k row-major values, the weight n x k (read transposed
-    // through its strides) and `output` batch x n; beta = 1 accumulates onto the bias.
-    unsafe {
-        matrixmultiply::sgemm(
-            batch,
-            k,
-            n,
-            1.0,
-            input.as_ptr(),
-            k as isize,
-            1,
-            layer.weight.as_ptr(),
-            1,
-            k as isize,
-            1.0,
-            output.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// NCHW (the API's layout) to NHWC (the executor's).

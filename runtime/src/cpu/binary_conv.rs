@@ -7,11 +7,14 @@ use rayon::prelude::*;
 use crate::kernels::{self, words_for, Isa, PANEL};
 use crate::plan::BinaryConv;
 
-/// Output pixels per parallel task: about four tasks per thread for balance, each a whole
+/// Output pixels per parallel task: about two tasks per thread for balance, each a whole
 /// number of the kernels' 8-row register blocks and small enough to stay in cache.
 fn rows_per_task(rows: usize) -> usize {
-    rows.div_ceil(4 * rayon::current_num_threads()).clamp(8, 256).next_multiple_of(8)
+    rows.div_ceil(2 * rayon::current_num_threads()).clamp(8, 256).next_multiple_of(8)
 }
+
+/// Input values packed per parallel task.
+const PACK_VALUES_PER_TASK: usize = 1 << 17;
 
 /// Packs the NHWC input of `batch` samples into `packed` (pixels x words, bit 1 = +1).
 pub(super) fn pack_input(conv: &BinaryConv, isa: Isa, input: &[f32], batch: usize, packed: &mut Vec<u64>) {
@@ -21,7 +24,8 @@ pub(super) fn pack_input(conv: &BinaryConv, isa: Isa, input: &[f32], batch: usiz
     packed.clear();
     packed.resize(pixels * words, 0);
     let input = &input[..pixels * channels];
-    let pixels_per_task = 256;
+    // Packing is a compare per value: a task needs many values to pay for waking a thread.
+    let pixels_per_task = (PACK_VALUES_PER_TASK / channels.max(1)).max(1);
     packed
         .par_chunks_mut(pixels_per_task * words)
         .zip(input.par_chunks(pixels_per_task * channels))

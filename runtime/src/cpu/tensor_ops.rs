@@ -5,8 +5,8 @@ use rayon::prelude::*;
 
 use crate::plan::{ConcatPart, Linear};
 
-/// Elements per parallel task of the elementwise ops.
-const CHUNK: usize = 1 << 14;
+/// Elements per parallel task of the elementwise ops: enough to pay for waking a thread.
+const CHUNK: usize = 1 << 16;
 
 /// `output = sum(inputs)`.
 pub(super) fn add(inputs: &[&[f32]], output: &mut [f32]) {

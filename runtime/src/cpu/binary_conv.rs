@@ -54,10 +54,10 @@ pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize, out
                 out.len() / out_channels,
                 columns,
                 counts,
-                |row, dots| {
+                |row, base, counts| {
                     let y = &mut out[row * out_channels..][..out_channels];
-                    for ((y, &dot), &a) in y.iter_mut().zip(dots).zip(alpha) {
-                        *y = (a * dot as f32).max(floor);
+                    for (((y, &base), &count), &a) in y.iter_mut().zip(base).zip(counts).zip(alpha) {
+                        *y = (a * (base - 2 * count as i32) as f32).max(floor);
                     }
                 },
             );
@@ -72,14 +72,19 @@ pub(super) fn integer_outputs(conv: &BinaryConv, isa: Isa, packed: &[u64], batch
     let rows = batch * conv.window.output_pixels();
     let mut all = vec![0; rows * out_channels];
     let (mut columns, mut counts) = (Vec::new(), Vec::new());
-    dots(conv, isa, packed, 0, rows, &mut columns, &mut counts, |row, dots| {
-        all[row * out_channels..][..out_channels].copy_from_slice(dots);
+    dots(conv, isa, packed, 0, rows, &mut columns, &mut counts, |row, base, counts| {
+        for ((dot, &base), &count) in
+            all[row * out_channels..][..out_channels].iter_mut().zip(base).zip(counts)
+        {
+            *dot = base - 2 * count as i32;
+        }
     });
     all
 }
 
-/// Computes the dot products of output rows `first..first + rows` (rows count pixels over the
-/// whole batch) and hands each row's `out_channels` values to `emit(row - first, dots)`.
+/// Runs the popcount GEMM for output rows `first..first + rows` (rows count pixels over the
+/// whole batch) and hands each row to `emit(row - first, base, counts)`: the dot product of
+/// output `o` is `base[o] - 2 * counts[o]` (see [`crate::plan::PaddingCorrection`]).
 #[allow(clippy::too_many_arguments)]
 fn dots(
     conv: &BinaryConv,
@@ -89,7 +94,7 @@ fn dots(
     rows: usize,
     columns: &mut Vec<u64>,
     counts: &mut Vec<u32>,
-    mut emit: impl FnMut(usize, &[i32]),
+    mut emit: impl FnMut(usize, &[i32], &[u32]),
 ) {
     let w = &conv.window;
     let words = words_for(w.in_channels);
@@ -105,16 +110,11 @@ fn dots(
     counts.clear();
     counts.resize(rows * panels * PANEL, 0);
     kernels::xnor_gemm(isa, a, rows, depth, &conv.filters, panels, counts);
-    let mut row_dots = vec![0i32; w.out_channels];
     let per_sample = w.output_pixels();
     for r in 0..rows {
         let pixel = (first + r) % per_sample;
         let base = conv.correction.base(pixel / w.output.1, pixel % w.output.1);
-        let count = &counts[r * panels * PANEL..][..w.out_channels];
-        for ((dot, &base), &count) in row_dots.iter_mut().zip(base).zip(count) {
-            *dot = base - 2 * count as i32;
-        }
-        emit(r, &row_dots);
+        emit(r, base, &counts[r * panels * PANEL..][..w.out_channels]);
     }
 }
 

@@ -16,10 +16,19 @@ struct Cli {
 enum Command {
     /// Per-layer shapes, parameters, precision and cost of a network, or of every named network.
     Summary(commands::summary::SummaryArgs),
+    /// Search a binary cell on a data set and write its genotype.
+    Search(Box<commands::search::SearchArgs>),
+    /// Train a network from scratch on a data set, with a resumable checkpoint directory.
+    Train(Box<commands::train::TrainArgs>),
+    /// Evaluate a training checkpoint in libtorch.
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Summary(args) => commands::summary::run(&args),
+        Command::Search(args) => commands::search::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
     }
 }

@@ -1,7 +1,23 @@
 //! Command-line flags shared by the `bnas` and `bnas-run` tools: which network to build.
 
+use std::path::PathBuf;
+
 use bnas_models::{load_genotype, InputShape, NetworkConfig, Overrides, SpecError, Topology};
 use clap::Args;
+
+use crate::data::DatasetKind;
+
+/// Which data set: the `--data` and `--root` flags of `bnas-run eval` and of the trainer's
+/// `bnas search`, `bnas train` and `bnas eval`.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Data set format: fashion-mnist, mnist, cifar10 or folder.
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: DatasetKind,
+    /// Data set directory (default for fashion-mnist: /usr/share/datasets/fashion-mnist).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+}
 
 /// Which network: a named model or a genotype, with field overrides.
 #[derive(Debug, Clone, Args)]

@@ -1,3 +1,6 @@
 //! One module per `bnas` subcommand.
 
+pub mod eval;
+pub mod search;
 pub mod summary;
+pub mod train;

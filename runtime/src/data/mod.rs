@@ -101,7 +101,7 @@ impl FromStr for DatasetKind {
 }
 
 /// Which part of a data set to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Split {
     /// The training examples (`train-*`, `data_batch_*`, `train/`).
     Train,

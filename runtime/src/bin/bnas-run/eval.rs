@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bnas_runtime::data::{self, DatasetKind, Split};
+use bnas_runtime::cli::DataArgs;
+use bnas_runtime::data::{self, Split};
 use bnas_runtime::report::{emit, Table};
 use bnas_runtime::AtomicFile;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -19,15 +20,11 @@ use crate::RunArgs;
 pub struct EvalArgs {
     #[command(flatten)]
     run: RunArgs,
-    /// Data set format: fashion-mnist, mnist, cifar10 or folder.
-    #[arg(long, default_value = "fashion-mnist")]
-    data: DatasetKind,
-    /// Data set directory (default for fashion-mnist: /usr/share/datasets/fashion-mnist).
-    #[arg(long)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    dataset: DataArgs,
     /// Which split to evaluate.
-    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
-    split: SplitArg,
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    split: Split,
     /// Evaluate only the first N examples.
     #[arg(long)]
     limit: Option<usize>,
@@ -40,13 +37,6 @@ pub struct EvalArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// The split flag's values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SplitArg {
-    Train,
-    Test,
 }
 
 /// The evaluation result.
@@ -81,20 +71,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     let model = args.run.load()?;
     let root = args
+        .dataset
         .root
         .clone()
-        .or_else(|| args.data.default_root())
-        .with_context(|| format!("--root is required for --data {}", args.data))?;
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Test => Split::Test,
-    };
-    let dataset = data::open(args.data, &root, split)?;
+        .or_else(|| args.dataset.data.default_root())
+        .with_context(|| format!("--root is required for --data {}", args.dataset.data))?;
+    let split = args.split;
+    let dataset = data::open(args.dataset.data, &root, split)?;
     let classes = model.plan().classes;
     anyhow::ensure!(
         dataset.class_names().len() == classes,
         "the model has {classes} classes but the {} data set has {}",
-        args.data,
+        args.dataset.data,
         dataset.class_names().len()
     );
     let total = args.limit.unwrap_or(usize::MAX).min(dataset.len());
@@ -138,7 +126,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let report = EvalReport {
         model: args.run.model.display().to_string(),
-        data: args.data.to_string(),
+        data: args.dataset.data.to_string(),
         root: root.display().to_string(),
         examples: total,
         top1: top1 as f64 / total as f64,

@@ -12,6 +12,11 @@ if ! command -v cargo >/dev/null && [[ -f $HOME/.cargo/env ]]; then
 fi
 command -v cargo >/dev/null || { echo "[test] ERROR: cargo not found; install Rust (rustup)" >&2; exit 1; }
 
+# The set-up installs lavapipe (mesa-vulkan-drivers), so the GPU side of the backend suite must
+# run here, never skip. libwayland, loaded by the Vulkan driver, complains without a runtime dir.
+export BNAS_REQUIRE_GPU=1
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+
 echo "[test] cargo test --workspace $*"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

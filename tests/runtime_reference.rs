@@ -9,6 +9,10 @@
 //!   the logits must then agree within 1e-4 relative to the largest logit (a per-logit relative
 //!   error is meaningless for logits near zero).
 //! - Batches: a batch gives exactly the single-sample results, on every ISA and thread count.
+//!
+//! This is the backend-agnostic suite: every test runs on each CPU instruction set and on the
+//! GPU backend (wgpu; lavapipe on CI, where `BNAS_REQUIRE_GPU=1` makes a missing adapter a
+//! failure rather than a visible skip).
 
 use bnas_models::{
     ConvSpec, Edge, Genotype, InputShape, LayerOp, Liveness, NetworkConfig, NetworkSpec, OpKind, Overrides,
@@ -17,12 +21,68 @@ use bnas_models::{
 use bnas_runtime::format::{BnasFile, FloatStorage};
 use bnas_runtime::kernels::{words_for, Isa, PANEL};
 use bnas_runtime::plan::StepOp;
-use bnas_runtime::{Model, Options, Trace};
+use bnas_runtime::{Device, GpuError, Model, Options, RuntimeError, Trace};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Below this |bn(x)|, the reference adopts the runtime's sign decision.
 const TIE: f64 = 1e-5;
+
+/// A backend to run the suite on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Engine {
+    /// The CPU kernels with one instruction set.
+    Cpu(Isa),
+    /// The wgpu backend on any adapter.
+    Gpu,
+}
+
+impl Engine {
+    fn options(self, threads: usize) -> Options {
+        match self {
+            Engine::Cpu(isa) => Options { threads: Some(threads), isa: Some(isa), device: Device::Cpu },
+            Engine::Gpu => Options { threads: Some(threads), isa: None, device: Device::Gpu },
+        }
+    }
+
+    /// Logit tolerance relative to the largest |logit|: float layers sum in another order on
+    /// the GPU (tiled GEMM, fused multiply-adds), binary layers are exact on both.
+    fn tolerance(self) -> f64 {
+        match self {
+            Engine::Cpu(_) => 1e-4,
+            Engine::Gpu => 1e-4,
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Cpu(isa) => write!(f, "cpu {isa}"),
+            Engine::Gpu => f.write_str("gpu"),
+        }
+    }
+}
+
+/// Every supported CPU instruction set, then the GPU when an adapter exists. Without one, the
+/// GPU side is skipped with a notice on the real stderr (not the captured one), or fails
+/// when `BNAS_REQUIRE_GPU` is set.
+fn engines() -> Vec<Engine> {
+    let mut engines: Vec<Engine> = Isa::supported().into_iter().map(Engine::Cpu).collect();
+    let bytes = std::fs::read(format!("{GOLDEN}/model.bnas")).unwrap();
+    let options = Engine::Gpu.options(1);
+    match Model::from_file(BnasFile::from_bytes(bytes).unwrap(), &options) {
+        Ok(_) => engines.push(Engine::Gpu),
+        Err(RuntimeError::Gpu(e @ (GpuError::NoAdapter { .. } | GpuError::NotBuilt)))
+            if std::env::var_os("BNAS_REQUIRE_GPU").is_none() =>
+        {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "NOTICE: GPU side of the backend suite SKIPPED: {e}");
+        }
+        Err(e) => panic!("the GPU backend must run here (BNAS_REQUIRE_GPU is set): {e}"),
+    }
+    engines
+}
 
 /// A CHW activation in f64.
 type Map = Vec<f64>;
@@ -323,22 +383,22 @@ fn pool(x: &Map, s: Shape, out: Shape, k: usize, stride: usize, pad: usize, max:
 
 /// Writes a random model of `config`, runs it on a random input with `isa`, and checks it
 /// against the reference. Returns (adopted decisions, all decisions).
-fn check(config: &NetworkConfig, seed: u64, isa: Isa) -> (usize, usize) {
+fn check(config: &NetworkConfig, seed: u64, engine: Engine) -> (usize, usize) {
     let bytes = bnas_runtime::init::random_model(config, seed, FloatStorage::F32).unwrap().to_bytes();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let input: Vec<f32> = (0..config.input.channels * config.input.height * config.input.width)
         .map(|_| rng.gen_range(-2.0..2.0))
         .collect();
-    let (adopted, decisions, _) = check_file(&bytes, &input, isa);
+    let (adopted, decisions, _) = check_file(&bytes, &input, engine);
     (adopted, decisions)
 }
 
-/// Runs the model in `bytes` on `input` with `isa` and checks it against the reference.
+/// Runs the model in `bytes` on `input` with `engine` and checks it against the reference.
 /// Returns (adopted decisions, all decisions, the reference's logits).
-fn check_file(bytes: &[u8], input: &[f32], isa: Isa) -> (usize, usize, Vec<f64>) {
+fn check_file(bytes: &[u8], input: &[f32], engine: Engine) -> (usize, usize, Vec<f64>) {
     let file = BnasFile::from_slice(bytes).unwrap();
     let config = &file.metadata().config;
-    let options = Options { threads: Some(2), isa: Some(isa) };
+    let options = engine.options(2);
     let model = Model::from_file(BnasFile::from_slice(bytes).unwrap(), &options).unwrap();
     let trace = model.trace(input).unwrap();
     let spec = config.spec().unwrap();
@@ -355,15 +415,15 @@ fn check_file(bytes: &[u8], input: &[f32], isa: Isa) -> (usize, usize, Vec<f64>)
     let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     for (i, (&got, &want)) in trace.logits.iter().zip(&expected).enumerate() {
         assert!(
-            (f64::from(got) - want).abs() <= 1e-4 * scale.max(1e-6),
-            "{} ({isa}): logit {i}: runtime {got}, reference {want} (scale {scale})",
+            (f64::from(got) - want).abs() <= engine.tolerance() * scale.max(1e-6),
+            "{} ({engine}): logit {i}: runtime {got}, reference {want} (scale {scale})",
             config.name
         );
     }
     // The batch path gives the trace's logits.
     assert_eq!(model.run_batch(input, 1).unwrap(), trace.logits);
     eprintln!(
-        "{} ({isa}): {} of {} sign decisions had |bn(x)| < {TIE:e} and took the runtime's",
+        "{} ({engine}): {} of {} sign decisions had |bn(x)| < {TIE:e} and took the runtime's",
         config.name, reference.adopted, reference.decisions
     );
     assert!(reference.adopted * 1000 <= reference.decisions.max(1000), "too many near-zero decisions");
@@ -392,7 +452,7 @@ fn generate_runtime_golden() {
     let writer = bnas_runtime::init::random_model(&config, 2024, FloatStorage::F32).unwrap();
     let mut rng = StdRng::seed_from_u64(2024);
     let input: Vec<f32> = (0..3 * 12 * 12).map(|_| rng.gen_range(-2.0..2.0)).collect();
-    let (_, _, logits) = check_file(&writer.to_bytes(), &input, Isa::Scalar);
+    let (_, _, logits) = check_file(&writer.to_bytes(), &input, Engine::Cpu(Isa::Scalar));
     std::fs::create_dir_all(GOLDEN).unwrap();
     writer.write(format!("{GOLDEN}/model.bnas")).unwrap();
     let case = serde_json::to_string_pretty(&GoldenCase { input, logits }).unwrap();
@@ -400,23 +460,22 @@ fn generate_runtime_golden() {
 }
 
 #[test]
-fn golden_case_keeps_its_logits_on_every_isa() {
+fn golden_case_keeps_its_logits_on_every_backend() {
     let bytes = std::fs::read(format!("{GOLDEN}/model.bnas")).unwrap();
     let case: GoldenCase =
         serde_json::from_str(&std::fs::read_to_string(format!("{GOLDEN}/case.json")).unwrap()).unwrap();
     let scale = case.logits.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    for isa in Isa::supported() {
-        let model = Model::from_file(
-            BnasFile::from_slice(&bytes).unwrap(),
-            &Options { threads: Some(1), isa: Some(isa) },
-        )
-        .unwrap();
+    for engine in engines() {
+        let model = Model::from_file(BnasFile::from_slice(&bytes).unwrap(), &engine.options(1)).unwrap();
         let logits = model.run_batch(&case.input, 1).unwrap();
         for (i, (&got, &want)) in logits.iter().zip(&case.logits).enumerate() {
-            assert!((f64::from(got) - want).abs() <= 1e-4 * scale, "{isa}: logit {i}: {got} vs {want}");
+            assert!(
+                (f64::from(got) - want).abs() <= engine.tolerance() * scale,
+                "{engine}: logit {i}: {got} vs {want}"
+            );
         }
         // Today's reference still agrees with the committed logits.
-        let (_, _, reference) = check_file(&bytes, &case.input, isa);
+        let (_, _, reference) = check_file(&bytes, &case.input, engine);
         // (JSON keeps f64 to within an ulp or so.)
         for (r, c) in reference.iter().zip(&case.logits) {
             assert!((r - c).abs() <= 1e-12 * scale, "reference {r} vs committed {c}");
@@ -425,19 +484,22 @@ fn golden_case_keeps_its_logits_on_every_isa() {
 }
 
 #[test]
-fn bnas_a_matches_the_float_reference() {
+fn bnas_a_matches_the_float_reference_on_cpu_and_gpu() {
     let config = NetworkConfig::named("bnas-a").unwrap();
-    check(&config, 1, bnas_runtime::kernels::select().unwrap());
+    let best = Engine::Cpu(bnas_runtime::kernels::select().unwrap());
+    for engine in engines().into_iter().filter(|&e| e == best || e == Engine::Gpu) {
+        check(&config, 1, engine);
+    }
 }
 
 #[test]
-fn reduced_bnas_d_matches_the_float_reference_on_every_isa() {
+fn reduced_bnas_d_matches_the_float_reference_on_every_backend() {
     let overrides =
         Overrides { layers: Some(3), channels: Some(8), classes: Some(20), ..Overrides::default() };
     let config = NetworkConfig::resolve("bnas-d", &overrides).unwrap();
     assert_eq!(config.topology, Topology::Imagenet);
-    for isa in Isa::supported() {
-        check(&config, 2, isa);
+    for engine in engines() {
+        check(&config, 2, engine);
     }
 }
 
@@ -456,7 +518,8 @@ fn random_genotype(rng: &mut StdRng) -> Genotype {
 }
 
 #[test]
-fn random_genotypes_match_the_float_reference_on_every_isa() {
+fn random_genotypes_match_the_float_reference_on_every_backend() {
+    let engines = engines();
     let mut rng = StdRng::seed_from_u64(42);
     for case in 0..6u64 {
         let genotype = random_genotype(&mut rng);
@@ -471,14 +534,14 @@ fn random_genotypes_match_the_float_reference_on_every_isa() {
             ..Overrides::default()
         };
         let config = NetworkConfig::resolve("bnas-a", &overrides).unwrap();
-        for isa in Isa::supported() {
-            check(&config, 100 + case, isa);
+        for &engine in &engines {
+            check(&config, 100 + case, engine);
         }
     }
 }
 
 #[test]
-fn batches_equal_single_samples_on_every_isa_and_thread_count() {
+fn batches_equal_single_samples_on_every_backend_and_thread_count() {
     let mut rng = StdRng::seed_from_u64(9);
     let overrides = Overrides {
         genotype: Some(random_genotype(&mut rng)),
@@ -492,21 +555,27 @@ fn batches_equal_single_samples_on_every_isa_and_thread_count() {
     let batch = 3;
     let per_sample = 3 * 12 * 12;
     let input: Vec<f32> = (0..batch * per_sample).map(|_| rng.gen_range(-2.0..2.0)).collect();
-    let mut reference: Option<Vec<f32>> = None;
-    for isa in Isa::supported() {
+    let mut cpu: Option<Vec<f32>> = None;
+    for engine in engines() {
         for threads in [1, 3] {
-            let options = Options { threads: Some(threads), isa: Some(isa) };
-            let model = Model::from_file(BnasFile::from_bytes(bytes.clone()).unwrap(), &options).unwrap();
+            let model =
+                Model::from_file(BnasFile::from_bytes(bytes.clone()).unwrap(), &engine.options(threads))
+                    .unwrap();
             let batched = model.run_batch(&input, batch).unwrap();
             let single: Vec<f32> =
                 input.chunks(per_sample).flat_map(|x| model.run_batch(x, 1).unwrap()).collect();
-            assert_eq!(batched, single, "{isa}, {threads} threads: batch of {batch} vs one at a time");
-            // Float convs are the same on every ISA, and binary convs are exact.
-            assert_eq!(
-                reference.get_or_insert_with(|| batched.clone()),
-                &batched,
-                "{isa}, {threads} threads"
-            );
+            assert_eq!(batched, single, "{engine}, {threads} threads: batch of {batch} vs one at a time");
+            let cpu = cpu.get_or_insert_with(|| batched.clone());
+            if let Engine::Cpu(_) = engine {
+                // Float convs are the same on every ISA, and binary convs are exact.
+                assert_eq!(cpu, &batched, "{engine}, {threads} threads");
+            } else {
+                let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                for (i, (c, g)) in cpu.iter().zip(&batched).enumerate() {
+                    let tolerance = engine.tolerance() as f32 * scale;
+                    assert!((c - g).abs() <= tolerance, "{engine}: logit {i}: cpu {c}, gpu {g}");
+                }
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use bnas_models::SpecError;
 
 use crate::data::DataError;
+use crate::device::GpuError;
 use crate::format::FormatError;
 use crate::kernels::KernelError;
 
@@ -15,6 +16,9 @@ pub enum RuntimeError {
     /// An input image or dataset could not be read.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The GPU backend cannot run the model.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
     /// The requested kernels are not available.
     #[error(transparent)]
     Kernel(#[from] KernelError),

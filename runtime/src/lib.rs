@@ -4,7 +4,8 @@
 //! ([`kernels`]: scalar, AVX2, AVX-512 VPOPCNTDQ); the layers kept in full precision run as
 //! float kernels. A model is a `.bnas` file ([`format`](mod@format)) whose graph section holds the
 //! `bnas-models` network description; [`plan`] turns it into steps over a planned arena and
-//! [`cpu`] runs them with rayon. [`data`] reads the data sets and owns the one preprocessing
+//! [`cpu`] runs them with rayon, or the wgpu backend (the `gpu` feature, [`Device::Gpu`]) with
+//! WGSL compute kernels. [`data`] reads the data sets and owns the one preprocessing
 //! function that training, `predict` and `eval` share. This crate must not depend on libtorch,
 //! so that deployed inference carries no PyTorch runtime.
 //!
@@ -25,8 +26,11 @@ pub mod binarize;
 pub mod cli;
 pub mod cpu;
 pub mod data;
+mod device;
 mod error;
 pub mod format;
+#[cfg(feature = "gpu")]
+mod gpu;
 pub mod init;
 pub mod kernels;
 mod model;
@@ -34,5 +38,6 @@ pub mod plan;
 pub mod report;
 
 pub use atomic_file::{write_atomic, AtomicFile};
+pub use device::{Backend, Device, GpuAdapter, GpuError};
 pub use error::RuntimeError;
 pub use model::{BinaryTrace, LayerTrace, Model, Options, Prediction, Trace};

@@ -9,6 +9,7 @@ use bnas_models::{LayerId, NetworkSpec};
 
 use crate::cpu::{self, Arena, Observer};
 use crate::data::RawImage;
+use crate::device::{Backend, Device, GpuError};
 use crate::error::RuntimeError;
 use crate::format::{BnasFile, Metadata};
 use crate::kernels::{self, Isa, KernelError};
@@ -24,6 +25,8 @@ pub struct Options {
     pub threads: Option<usize>,
     /// Kernel ISA; the best supported one (or `BNAS_FORCE_ISA`) when `None`.
     pub isa: Option<Isa>,
+    /// CPU, GPU (wgpu) or the best available.
+    pub device: Device,
 }
 
 /// A loaded model: the memory-mapped file, its network spec and the execution plan.
@@ -35,6 +38,10 @@ pub struct Model {
     isa: Isa,
     pool: rayon::ThreadPool,
     arenas: Mutex<Vec<Arena>>,
+    #[cfg(feature = "gpu")]
+    gpu: Option<crate::gpu::GpuModel>,
+    /// Why `Device::Auto` fell back to the CPU.
+    fallback: Option<GpuError>,
 }
 
 /// One of the top-k classes of a prediction.
@@ -112,7 +119,37 @@ impl Model {
             .map_err(|e| RuntimeError::Threads { threads, message: e.to_string() })?;
         let spec = file.metadata().config.spec()?;
         let plan = Plan::build(&spec, &file, file.metadata().bn_eps)?;
-        Ok(Model { file, spec, plan, isa, pool, arenas: Mutex::new(Vec::new()) })
+        #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+        let (gpu, fallback) = match open_gpu(&plan, options.device) {
+            Ok(gpu) => (gpu, None),
+            Err(e) if options.device == Device::Auto => (None, Some(e)),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Model {
+            file,
+            spec,
+            plan,
+            isa,
+            pool,
+            arenas: Mutex::new(Vec::new()),
+            #[cfg(feature = "gpu")]
+            gpu,
+            fallback,
+        })
+    }
+
+    /// What the model runs on.
+    pub fn backend(&self) -> Backend {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            return Backend::Gpu(gpu.adapter().clone());
+        }
+        Backend::Cpu(self.isa)
+    }
+
+    /// Why [`Device::Auto`] chose the CPU, if it did.
+    pub fn gpu_fallback(&self) -> Option<&GpuError> {
+        self.fallback.as_ref()
     }
 
     /// The model's metadata: network config, preprocessing, class names, provenance.
@@ -170,6 +207,10 @@ impl Model {
                 shape: self.plan.input.to_string(),
             });
         }
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            return Ok(gpu.run(&self.plan, input, batch, observer)?);
+        }
         let mut arena = self.take_arena(batch)?;
         let logits =
             self.pool.install(|| cpu::execute(&self.plan, self.isa, &mut arena, input, observer).to_vec());
@@ -224,6 +265,24 @@ impl Model {
                 values: self.plan.slots.iter().map(|&len| len as u128 * batch as u128).sum(),
             }),
         }
+    }
+}
+
+/// The GPU model `device` asks for: none for the CPU; for `Auto`, a hardware adapter only.
+#[cfg(feature = "gpu")]
+fn open_gpu(plan: &Plan, device: Device) -> Result<Option<crate::gpu::GpuModel>, GpuError> {
+    match device {
+        Device::Cpu => Ok(None),
+        Device::Gpu | Device::Auto => crate::gpu::GpuModel::new(plan, device == Device::Auto).map(Some),
+    }
+}
+
+/// Without the `gpu` feature, only the CPU.
+#[cfg(not(feature = "gpu"))]
+fn open_gpu(_plan: &Plan, device: Device) -> Result<Option<std::convert::Infallible>, GpuError> {
+    match device {
+        Device::Cpu => Ok(None),
+        Device::Gpu | Device::Auto => Err(GpuError::NotBuilt),
     }
 }
 

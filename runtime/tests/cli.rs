@@ -221,3 +221,61 @@ fn bad_models_and_flags_are_clear_errors() {
     fail(&["init", "--model", "bnas-a", "--out", out.to_str().unwrap()]);
     assert!(!out.exists());
 }
+
+/// Whether `bnas-run --device gpu` finds an adapter; without one the GPU tests print a
+/// notice on the real stderr and stop, unless `BNAS_REQUIRE_GPU` makes that a failure.
+fn gpu_available(model: &str, image: &str) -> bool {
+    let out = bnas_run(&["predict", "--model", model, "--device", "gpu", image]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        return true;
+    }
+    assert!(
+        stderr.contains("no usable wgpu adapter") && std::env::var_os("BNAS_REQUIRE_GPU").is_none(),
+        "the GPU backend must run here: {stderr}"
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "NOTICE: bnas-run GPU tests SKIPPED: {}", stderr.trim());
+    false
+}
+
+#[test]
+fn gpu_device_predicts_and_benchmarks_like_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let m = model.to_str().unwrap();
+    let images: Vec<PathBuf> = (0..4).map(|i| fashion_png(dir.path(), i)).collect();
+    let image_args: Vec<&str> = images.iter().map(|p| p.to_str().unwrap()).collect();
+    if !gpu_available(m, image_args[0]) {
+        return;
+    }
+    let predict = |device: &str| -> Value {
+        let mut args = vec!["predict", "--model", m, "--device", device, "--top-k", "3", "--json"];
+        args.extend(&image_args);
+        serde_json::from_str(&succeed(&args)).unwrap()
+    };
+    let (cpu, gpu) = (predict("cpu"), predict("gpu"));
+    for (c, g) in cpu.as_array().unwrap().iter().zip(gpu.as_array().unwrap()) {
+        for (c, g) in c["top_k"].as_array().unwrap().iter().zip(g["top_k"].as_array().unwrap()) {
+            assert_eq!(c["label"], g["label"], "cpu {c} vs gpu {g}");
+            let (c, g) = (c["score"].as_f64().unwrap(), g["score"].as_f64().unwrap());
+            assert!((c - g).abs() < 1e-4, "score cpu {c} vs gpu {g}");
+        }
+    }
+    let bench: Value = serde_json::from_str(&succeed(&[
+        "bench", "--model", m, "--device", "gpu", "--batch", "5", "--iters", "2", "--warmup", "1", "--json",
+    ]))
+    .unwrap();
+    assert!(bench["backend"].as_str().unwrap().starts_with("gpu ("), "{bench}");
+    let share: f64 = bench["layers"].as_array().unwrap().iter().map(|l| l["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
+    assert!(bench["median_ms"].as_f64().unwrap() > 0.0);
+    // lavapipe is a software adapter: `auto` keeps the CPU and says why.
+    let out = bnas_run(&["predict", "--model", m, "--device", "auto", image_args[0]]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let gpu_name = bench["backend"].as_str().unwrap();
+    if gpu_name.contains("Cpu)") {
+        assert!(stderr.contains("--device auto runs on the CPU"), "{stderr}");
+    }
+}

@@ -50,7 +50,8 @@ struct EvalReport {
     top5: f64,
     batch: usize,
     threads: usize,
-    isa: String,
+    /// What ran it: `cpu (<isa>)` or `gpu (<adapter>)`.
+    backend: String,
     /// Images per second of the network alone.
     inference_images_per_s: f64,
     /// Images per second including decoding and preprocessing.
@@ -133,7 +134,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         top5: top5 as f64 / total as f64,
         batch: args.batch,
         threads: model.threads(),
-        isa: model.isa().name().to_owned(),
+        backend: model.backend().to_string(),
         inference_images_per_s: total as f64 / inference.as_secs_f64(),
         end_to_end_images_per_s: total as f64 / started.elapsed().as_secs_f64(),
     };
@@ -151,7 +152,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             "inference",
             format!(
                 "{:.1} images/s (batch {}, {} threads, {})",
-                report.inference_images_per_s, report.batch, report.threads, report.isa
+                report.inference_images_per_s, report.batch, report.threads, report.backend
             ),
         ),
         (

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bnas_runtime::kernels::Isa;
-use bnas_runtime::{Model, Options};
+use bnas_runtime::{Device, Model, Options};
 use clap::{Args, Parser, Subcommand};
 
 /// Run BNAS binary networks: predict, evaluate, benchmark, inspect, or make a random model.
@@ -49,6 +49,10 @@ struct RunArgs {
     /// or BNAS_FORCE_ISA).
     #[arg(long)]
     isa: Option<Isa>,
+    /// Where to run: cpu, gpu (any wgpu adapter, lavapipe included) or auto (a hardware GPU
+    /// if there is one, else the CPU).
+    #[arg(long, default_value_t = Device::Cpu)]
+    device: Device,
 }
 
 impl RunArgs {
@@ -56,8 +60,13 @@ impl RunArgs {
         if self.threads == Some(0) {
             anyhow::bail!("--threads must be at least 1");
         }
-        let options = Options { threads: self.threads, isa: self.isa };
-        Model::load_with(&self.model, &options).with_context(|| format!("loading {}", self.model.display()))
+        let options = Options { threads: self.threads, isa: self.isa, device: self.device };
+        let model = Model::load_with(&self.model, &options)
+            .with_context(|| format!("loading {}", self.model.display()))?;
+        if let Some(reason) = model.gpu_fallback() {
+            eprintln!("note: --device auto runs on the CPU: {reason}");
+        }
+        Ok(model)
     }
 }
 

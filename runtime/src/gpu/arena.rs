@@ -189,11 +189,10 @@ impl Recorder<'_> {
     }
 
     /// The tiled GEMM dispatch of a float conv.
-    #[allow(clippy::too_many_arguments)]
     fn float_conv(
         &self,
         conv: &FloatConv,
-        weights: (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer, u32),
+        weights: &StepWeights,
         input: &wgpu::Buffer,
         output: &wgpu::Buffer,
         batch: usize,
@@ -202,13 +201,15 @@ impl Recorder<'_> {
         let rows = batch * w.output_pixels();
         let groups =
             block_groups(rows.div_ceil(FLOAT_TILE), w.out_channels.div_ceil(FLOAT_TILE), "a float conv")?;
-        let (weight, input_fold, output_fold, flags) = weights;
+        let StepWeights::FloatConv { weight, input_fold, output_fold, depth_taps, flags } = weights else {
+            unreachable!("float convs have float weights")
+        };
         let mut params = geometry(w, rows);
-        params.extend([w.out_channels, w.in_channels * w.taps(), flags as usize, groups[0] as usize, 0, 0]);
+        params.extend([w.out_channels, w.in_channels * w.taps(), *flags as usize, groups[0] as usize, 0, 0]);
         Ok(self.dispatch(
             &self.kernels.float_conv,
             &u32s(&params),
-            &[input, weight, input_fold, output_fold, output],
+            &[input, weight, input_fold, output_fold, depth_taps, output],
             groups,
         ))
     }
@@ -240,14 +241,8 @@ impl Recorder<'_> {
                 self.pack(conv, fold, input(0), packed, batch)?,
                 self.binary_conv(conv, filters, alpha, packed, output, batch, false)?,
             ],
-            (StepOp::FloatConv(conv), StepWeights::FloatConv { weight, input_fold, output_fold, flags }) => {
-                vec![self.float_conv(
-                    conv,
-                    (weight, input_fold, output_fold, *flags),
-                    input(0),
-                    output,
-                    batch,
-                )?]
+            (StepOp::FloatConv(conv), weights @ StepWeights::FloatConv { .. }) => {
+                vec![self.float_conv(conv, weights, input(0), output, batch)?]
             }
             (StepOp::MaxPool(w) | StepOp::AvgPool(w), _) => {
                 let max = matches!(step.op, StepOp::MaxPool(_));

@@ -6,7 +6,7 @@ use wgpu::util::DeviceExt;
 
 use super::context::Context;
 use crate::device::GpuError;
-use crate::plan::{Plan, StepOp};
+use crate::plan::{Plan, StepOp, Window};
 
 /// The device buffers of one step.
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub(super) enum StepWeights {
         input_fold: wgpu::Buffer,
         /// `bias[O]`, then output BatchNorm `scale[O]`, `shift[O]`.
         output_fold: wgpu::Buffer,
+        /// Per depth index: channel, then `dy << 16 | dx`.
+        depth_taps: wgpu::Buffer,
         /// The kernel's flags.
         flags: u32,
     },
@@ -66,6 +68,27 @@ pub(super) fn storage<T: bytemuck::Pod>(
         contents,
         usage: wgpu::BufferUsages::STORAGE,
     }))
+}
+
+/// The channel and window offset of every depth index `(c, ky, kx)` of a float conv.
+fn depth_taps(w: &Window, name: &str) -> Result<Vec<u32>, GpuError> {
+    let reach = (w.kernel.saturating_sub(1)) * w.dilation;
+    if reach > 0xffff {
+        return Err(GpuError::TooLarge {
+            what: format!("{name}: the window"),
+            bytes: reach as u64,
+            limit: 0xffff,
+        });
+    }
+    let mut taps = Vec::with_capacity(2 * w.in_channels * w.taps());
+    for c in 0..w.in_channels {
+        for ky in 0..w.kernel {
+            for kx in 0..w.kernel {
+                taps.extend([c as u32, (((ky * w.dilation) << 16) | (kx * w.dilation)) as u32]);
+            }
+        }
+    }
+    Ok(taps)
 }
 
 /// `n` copies of `value`.
@@ -117,7 +140,8 @@ impl StepWeights {
                         .enumerate()
                         .fold(0, |flags, (bit, &on)| flags | u32::from(on) << bit);
                         StepWeights::FloatConv {
-                            weight: storage(context, name, &conv.weight)?,
+                            depth_taps: storage(context, name, &depth_taps(&conv.window, name)?)?,
+                            weight: storage(context, name, &conv.weight[..])?,
                             input_fold: storage(context, name, &[scale, shift, sign, threshold].concat())?,
                             output_fold: storage(context, name, &[bias, out_scale, out_shift].concat())?,
                             flags,

@@ -39,7 +39,10 @@ const RELU: u32 = 32u;
 @group(0) @binding(3) var<storage, read> input_fold: array<f32>;
 // bias[O], then scale[O], shift[O] (output BatchNorm).
 @group(0) @binding(4) var<storage, read> output_fold: array<f32>;
-@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+// Per depth index k: its channel, then its tap's offset in the window, `dy << 16 | dx` (dilation
+// included), so that the gather needs no division.
+@group(0) @binding(5) var<storage, read> depth_taps: array<u32>;
+@group(0) @binding(6) var<storage, read_write> output: array<f32>;
 
 const TILE: u32 = 64u;
 const DEPTH_STEP: u32 = 16u;
@@ -52,25 +55,39 @@ fn has(flag: u32) -> bool {
     return (params.flags & flag) != 0u;
 }
 
-// The transformed input at output pixel `row` and depth index `k`; 0 outside the map.
-fn gather(row: u32, k: u32) -> f32 {
-    if row >= params.rows || k >= params.depth {
-        return 0.0;
-    }
-    let taps = params.kernel * params.kernel;
+// Where output pixel `row` reads: its sample's first input pixel and the top-left corner of its
+// window (negative inside the padding); `valid` is false past the last row.
+struct Origin {
+    sample_base: u32,
+    y: i32,
+    x: i32,
+    valid: bool,
+}
+
+fn origin(row: u32) -> Origin {
     let per_sample = params.out_h * params.out_w;
     let pixel = row % per_sample;
-    let c = k / taps;
-    let tap = k % taps;
-    let iy = i32((pixel / params.out_w) * params.stride + (tap / params.kernel) * params.dilation)
-        - i32(params.padding);
-    let ix = i32((pixel % params.out_w) * params.stride + (tap % params.kernel) * params.dilation)
-        - i32(params.padding);
+    return Origin(
+        (row / per_sample) * params.in_h * params.in_w,
+        i32((pixel / params.out_w) * params.stride) - i32(params.padding),
+        i32((pixel % params.out_w) * params.stride) - i32(params.padding),
+        row < params.rows,
+    );
+}
+
+// The transformed input at `origin`'s pixel and depth index `k`; 0 outside the map.
+fn gather(at: Origin, k: u32) -> f32 {
+    if !at.valid || k >= params.depth {
+        return 0.0;
+    }
+    let c = depth_taps[2u * k];
+    let offset = depth_taps[2u * k + 1u];
+    let iy = at.y + i32(offset >> 16u);
+    let ix = at.x + i32(offset & 0xffffu);
     if iy < 0 || iy >= i32(params.in_h) || ix < 0 || ix >= i32(params.in_w) {
         return 0.0;
     }
-    let sample = row / per_sample;
-    var x = input[((sample * params.in_h + u32(iy)) * params.in_w + u32(ix)) * params.channels + c];
+    var x = input[(at.sample_base + u32(iy) * params.in_w + u32(ix)) * params.channels + c];
     if has(INPUT_BN) {
         x = x * input_fold[c] + input_fold[params.channels + c];
     }
@@ -84,6 +101,34 @@ fn gather(row: u32, k: u32) -> f32 {
     return x;
 }
 
+// Bias, output BatchNorm and ReLU on one output.
+fn finish(col: u32, value: f32) -> f32 {
+    var y = value;
+    if has(BIAS) {
+        y += output_fold[col];
+    }
+    if has(OUTPUT_BN) {
+        y = y * output_fold[params.out_channels + col] + output_fold[2u * params.out_channels + col];
+    }
+    if has(RELU) {
+        y = max(y, 0.0);
+    }
+    return y;
+}
+
+// Writes columns `col + 16 j` of output `row` from lane j of `acc`.
+fn store(row: u32, col: u32, acc: vec4<f32>) {
+    if row >= params.rows {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let c = col + 16u * j;
+        if c < params.out_channels {
+            output[row * params.out_channels + c] = finish(c, acc[j]);
+        }
+    }
+}
+
 @compute @workgroup_size(16, 16)
 fn main(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -92,14 +137,21 @@ fn main(
 ) {
     let row0 = (group.x + group.z * params.blocks_x) * TILE;
     let col0 = group.y * TILE;
-    var acc: array<f32, 16>;
+    // This invocation stages row (and column) `index % TILE` of each slice, at depths
+    // `index / TILE + 4 i`.
+    let m = index % TILE;
+    // Outputs (local.y + 16 i, local.x + 16 j): row i in acc_i, column j in its lane j.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let at = origin(row0 + m);
+    let n = col0 + m;
     for (var k0 = 0u; k0 < params.depth; k0 += DEPTH_STEP) {
         for (var i = 0u; i < 4u; i++) {
             let e = index + i * 256u;
             let kk = e / TILE;
-            let m = e % TILE;
-            a_tile[e] = gather(row0 + m, k0 + kk);
-            let n = col0 + m;
+            a_tile[e] = gather(at, k0 + kk);
             var w = 0.0;
             if n < params.out_channels && k0 + kk < params.depth {
                 w = weight[n * params.depth + k0 + kk];
@@ -108,37 +160,23 @@ fn main(
         }
         workgroupBarrier();
         for (var kk = 0u; kk < DEPTH_STEP; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = a_tile[kk * TILE + local.y + 16u * i];
-                b[i] = b_tile[kk * TILE + local.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] += a[i] * b[j];
-                }
-            }
+            let base = kk * TILE;
+            let b = vec4<f32>(
+                b_tile[base + local.x],
+                b_tile[base + local.x + 16u],
+                b_tile[base + local.x + 32u],
+                b_tile[base + local.x + 48u],
+            );
+            acc0 += a_tile[base + local.y] * b;
+            acc1 += a_tile[base + local.y + 16u] * b;
+            acc2 += a_tile[base + local.y + 32u] * b;
+            acc3 += a_tile[base + local.y + 48u] * b;
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + local.y + 16u * i;
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + local.x + 16u * j;
-            if row < params.rows && col < params.out_channels {
-                var y = acc[i * 4u + j];
-                if has(BIAS) {
-                    y += output_fold[col];
-                }
-                if has(OUTPUT_BN) {
-                    y = y * output_fold[params.out_channels + col] + output_fold[2u * params.out_channels + col];
-                }
-                if has(RELU) {
-                    y = max(y, 0.0);
-                }
-                output[row * params.out_channels + col] = y;
-            }
-        }
-    }
+    let col = col0 + local.x;
+    store(row0 + local.y, col, acc0);
+    store(row0 + local.y + 16u, col, acc1);
+    store(row0 + local.y + 32u, col, acc2);
+    store(row0 + local.y + 48u, col, acc3);
 }

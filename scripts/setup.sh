@@ -10,6 +10,8 @@
 #     libtorch_cpu.so still needs the CUDA 13.0 runtime and CUPTI libraries, which come from
 #     NVIDIA's PyPI wheels (they load without a GPU).
 #   - .deps/onnxruntime: the ONNX Runtime 1.31.1 shared library from the PyPI wheel.
+#   - .deps/python: a Python virtual environment with the `onnx` package (1.23.2, its
+#     dependencies pinned too), whose full checker the ONNX export's tests run.
 #   - .deps/cifar10-samples: 20 real CIFAR-10 test images (PNG, label in the file name) from the
 #     PyPI foolbox 3.3.4 wheel, for the runtime's data tests.
 #
@@ -49,8 +51,12 @@ FOOLBOX_WHEEL=(foolbox==3.3.4
 LIBTORCH_STAMP="libtorch=$TORCH_VERSION cpu cudart=13.0.96 cupti=13.0.85 layout=1"
 ORT_STAMP="onnxruntime=$ORT_VERSION layout=1"
 CIFAR_SAMPLES_STAMP="foolbox=3.3.4 cifar10_*.png layout=1"
+# The onnx package and every dependency it pulls in, exactly (installed with --no-deps).
+ONNX_VERSION=1.23.2
+ONNX_REQUIREMENTS=(onnx==$ONNX_VERSION numpy==2.4.6 protobuf==7.36.2 ml_dtypes==0.6.0 typing_extensions==4.16.0)
+PYTHON_VENV_DIR=$DEPS/python
 
-APT_PACKAGES=(dataset-fashion-mnist mesa-vulkan-drivers libvulkan1 patchelf g++)
+APT_PACKAGES=(dataset-fashion-mnist mesa-vulkan-drivers libvulkan1 patchelf g++ python3-venv)
 FASHION_MNIST_DIR=/usr/share/datasets/fashion-mnist
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -329,6 +335,57 @@ if cifar_samples_ok; then
 else
   install_cifar_samples
   log "CIFAR-10 samples (foolbox 3.3.4): installed in .deps/cifar10-samples"
+fi
+
+# --- Python venv with onnx (the ONNX export's checker) --------------------------------------
+
+# Built with Debian's python3 (python3-venv above), whatever python3 comes first on PATH. The
+# stamp records the requirements and the interpreter's version, so changing either rebuilds it.
+SYSTEM_PYTHON=/usr/bin/python3
+python_venv_stamp() {
+  printf '%s python=%s layout=1' "${ONNX_REQUIREMENTS[*]}" \
+    "$("$SYSTEM_PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+}
+python_venv_ok() {
+  [[ -f $PYTHON_VENV_DIR/.bnas-stamp && $(<"$PYTHON_VENV_DIR/.bnas-stamp") == "$(python_venv_stamp)" ]] &&
+    [[ -x $PYTHON_VENV_DIR/bin/python ]]
+}
+
+install_python_venv() {
+  [[ -x $SYSTEM_PYTHON ]] || die "$SYSTEM_PYTHON is missing (Debian package python3)"
+  # The venv is created in place (its scripts record their path), after removing any old one.
+  rm -rf "$PYTHON_VENV_DIR"
+  log "creating a Python venv in .deps/python with onnx $ONNX_VERSION"
+  "$SYSTEM_PYTHON" -m venv "$PYTHON_VENV_DIR" ||
+    die "python3 -m venv failed (Debian package python3-venv)"
+  local wheels=$WHEELS/python
+  mkdir -p "$wheels"
+  local find_links=(--find-links "$wheels")
+  [[ -n ${BNAS_WHEEL_CACHE:-} ]] && find_links+=(--find-links "$BNAS_WHEEL_CACHE")
+  # Wheels only and no dependency resolution: the list above is the whole environment. Wheels
+  # already in .deps/wheels/python (or BNAS_WHEEL_CACHE) install offline; the rest come from PyPI.
+  local pip=("$PYTHON_VENV_DIR/bin/python" -m pip --disable-pip-version-check -q)
+  local install=(install --no-deps --no-index --only-binary=:all: --progress-bar off "${find_links[@]}")
+  if ! "${pip[@]}" "${install[@]}" "${ONNX_REQUIREMENTS[@]}" 2>/dev/null; then
+    log "downloading ${ONNX_REQUIREMENTS[*]} from PyPI"
+    "${pip[@]}" download --no-deps --only-binary=:all: --no-cache-dir --progress-bar off "${find_links[@]}" \
+      -d "$wheels" "${ONNX_REQUIREMENTS[@]}" ||
+      { rm -rf "$PYTHON_VENV_DIR"; die "pip could not download ${ONNX_REQUIREMENTS[*]} from PyPI"; }
+    "${pip[@]}" "${install[@]}" "${ONNX_REQUIREMENTS[@]}" ||
+      { rm -rf "$PYTHON_VENV_DIR"; die "pip could not install ${ONNX_REQUIREMENTS[*]} into .deps/python"; }
+  fi
+  local found
+  found=$("$PYTHON_VENV_DIR/bin/python" -c 'import onnx, onnx.checker; print(onnx.__version__)') ||
+    die "the venv in .deps/python cannot import onnx"
+  [[ $found == "$ONNX_VERSION" ]] || die "the venv has onnx $found, expected $ONNX_VERSION"
+  python_venv_stamp >"$PYTHON_VENV_DIR/.bnas-stamp"
+}
+
+if python_venv_ok; then
+  log "Python venv with onnx $ONNX_VERSION: up to date in .deps/python"
+else
+  install_python_venv
+  log "Python venv with onnx $ONNX_VERSION: installed in .deps/python"
 fi
 
 log "done"

@@ -22,6 +22,8 @@ enum Command {
     Train(Box<commands::train::TrainArgs>),
     /// Evaluate a training checkpoint in libtorch.
     Eval(commands::eval::EvalArgs),
+    /// Write a checkpoint (or a reference checkpoint) as a `.bnas` deployment file and ONNX.
+    Export(Box<commands::export::ExportArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +32,6 @@ fn main() -> anyhow::Result<()> {
         Command::Search(args) => commands::search::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Export(args) => commands::export::run(&args),
     }
 }

@@ -3,15 +3,15 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bnas_models::{Layer, NetworkConfig, ParamKind, Precision, Topology};
+use bnas_models::{Layer, NetworkConfig, ParamKind, ParamSpec, Precision, Topology};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::binarize::binarize_latent;
+use crate::assemble::assemble;
 use crate::data::DatasetKind;
 use crate::error::RuntimeError;
-use crate::format::{alpha_name, FloatStorage, Metadata, Provenance, Writer};
+use crate::format::{FloatStorage, Metadata, Provenance, Writer};
 
 /// The BatchNorm epsilon of the reference (PyTorch's default).
 pub const BN_EPS: f32 = 1e-5;
@@ -35,7 +35,7 @@ pub fn metadata_for(config: &NetworkConfig, provenance: Provenance) -> Metadata 
     preprocess.width = config.input.width;
     let known = kind.class_names().filter(|names| names.len() == config.classes);
     let class_names = known.unwrap_or_else(|| (0..config.classes).map(|i| format!("class {i}")).collect());
-    Metadata { config: config.clone(), preprocess, class_names, bn_eps: BN_EPS, provenance }
+    Metadata { config: config.clone(), preprocess, class_names, bn_eps: BN_EPS, provenance, training: None }
 }
 
 /// A writer holding a random-weight model of `config`. Binary filters are binarized from
@@ -45,72 +45,49 @@ pub fn random_model(
     seed: u64,
     storage: FloatStorage,
 ) -> Result<Writer, RuntimeError> {
-    let spec = config.spec()?;
     let created_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let provenance = Provenance {
         producer: format!("bnas-runtime {}", env!("CARGO_PKG_VERSION")),
         source: format!("random weights, seed {seed}"),
         created_unix,
     };
-    let mut writer = Writer::new(metadata_for(config, provenance))?;
     let mut rng = StdRng::seed_from_u64(seed);
-    for layer in spec.live_layers() {
-        add_layer(&mut writer, layer, &mut rng, storage)?;
-    }
-    Ok(writer)
+    assemble(metadata_for(config, provenance), storage, |layer, param| {
+        Ok::<_, RuntimeError>(random_values(layer, param, &mut rng))
+    })
 }
 
-fn add_layer(
-    writer: &mut Writer,
-    layer: &Layer,
-    rng: &mut StdRng,
-    storage: FloatStorage,
-) -> Result<(), RuntimeError> {
+/// Random values for one tensor of `layer`.
+fn random_values(layer: &Layer, param: &ParamSpec, rng: &mut StdRng) -> Vec<f32> {
     let unit = Normal::new(0.0f32, 1.0).expect("unit normal");
-    for param in &layer.params {
-        let n = param.numel() as usize;
-        let mut draw = |scale: f32, offset: f32| -> Vec<f32> {
-            (0..n).map(|_| offset + scale * unit.sample(rng)).collect()
-        };
-        let values = match param.kind {
-            ParamKind::NumBatchesTracked => continue,
-            ParamKind::Weight if layer.precision == Precision::Binary => {
-                let [o, c, k, _] = param.shape[..] else { unreachable!("conv weights are 4-d") };
-                let binary = binarize_latent(&draw(1.0, 0.0), o, c, k);
-                writer.add_binary_filters(&param.name, [o, c, k, k], binary.filters)?;
-                writer.add_float(&alpha_name(&param.name), &[o], &binary.alpha, FloatStorage::F32)?;
-                continue;
-            }
-            // He initialization keeps float activations in a sane range layer after layer.
-            ParamKind::Weight => draw((2.0 / (n / param.shape[0]) as f32).sqrt(), 0.0),
-            ParamKind::Bias => draw(0.1, 0.0),
-            // gamma: magnitude in [0.5, 1.5], negative one time in ten (a sign flip).
-            ParamKind::BnWeight => {
-                let magnitude = Uniform::new(0.5f32, 1.5);
-                (0..n)
-                    .map(|_| {
-                        let m = magnitude.sample(rng);
-                        if rng.gen_bool(0.1) {
-                            -m
-                        } else {
-                            m
-                        }
-                    })
-                    .collect()
-            }
-            ParamKind::BnBias => draw(0.3, 0.0),
-            ParamKind::RunningMean => draw(0.5, 0.0),
-            ParamKind::RunningVar => {
-                let var = Uniform::new(0.5f32, 2.0);
-                (0..n).map(|_| var.sample(rng)).collect()
-            }
-        };
-        let storage = if param.kind == ParamKind::Weight || param.kind == ParamKind::Bias {
-            storage
-        } else {
-            FloatStorage::F32
-        };
-        writer.add_float(&param.name, &param.shape, &values, storage)?;
+    let n = param.numel() as usize;
+    let mut draw =
+        |scale: f32, offset: f32| -> Vec<f32> { (0..n).map(|_| offset + scale * unit.sample(rng)).collect() };
+    match param.kind {
+        ParamKind::Weight if layer.precision == Precision::Binary => draw(1.0, 0.0),
+        // He initialization keeps float activations in a sane range layer after layer.
+        ParamKind::Weight => draw((2.0 / (n / param.shape[0]) as f32).sqrt(), 0.0),
+        ParamKind::Bias => draw(0.1, 0.0),
+        // gamma: magnitude in [0.5, 1.5], negative one time in ten (a sign flip).
+        ParamKind::BnWeight => {
+            let magnitude = Uniform::new(0.5f32, 1.5);
+            (0..n)
+                .map(|_| {
+                    let m = magnitude.sample(rng);
+                    if rng.gen_bool(0.1) {
+                        -m
+                    } else {
+                        m
+                    }
+                })
+                .collect()
+        }
+        ParamKind::BnBias => draw(0.3, 0.0),
+        ParamKind::RunningMean => draw(0.5, 0.0),
+        ParamKind::RunningVar => {
+            let var = Uniform::new(0.5f32, 2.0);
+            (0..n).map(|_| var.sample(rng)).collect()
+        }
+        ParamKind::NumBatchesTracked => vec![0.0; n],
     }
-    Ok(())
 }

@@ -21,8 +21,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod assemble;
 mod atomic_file;
 pub mod binarize;
+pub mod card;
 pub mod cli;
 pub mod cpu;
 pub mod data;

@@ -41,6 +41,7 @@ fn golden_metadata() -> Metadata {
             source: "formulas in tests/golden/format_v1/README.md".into(),
             created_unix: 1_700_000_000,
         },
+        training: None,
     }
 }
 

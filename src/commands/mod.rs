@@ -1,6 +1,7 @@
 //! One module per `bnas` subcommand.
 
 pub mod eval;
+pub mod export;
 pub mod search;
 pub mod summary;
 pub mod train;

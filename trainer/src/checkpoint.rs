@@ -16,10 +16,10 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use bnas_models::{NetworkConfig, NetworkSpec};
-use bnas_runtime::data::Preprocess;
+use bnas_models::NetworkSpec;
+pub use bnas_runtime::card::{DatasetInfo, ModelCard};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tch::Tensor;
 
 use crate::error::{Result, TrainerError};
@@ -36,59 +36,6 @@ pub const STATE: &str = "state.json";
 pub const METRICS: &str = "metrics.jsonl";
 /// The optimizer file's step marker.
 const STEP_TENSOR: &str = "checkpoint.step";
-/// `model.json`'s format tag.
-pub const FORMAT: &str = "bnas-checkpoint";
-/// `model.json`'s format version.
-pub const VERSION: u32 = 1;
-
-/// The data a model was trained on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DatasetInfo {
-    /// Format name: fashion-mnist, mnist, cifar10 or folder.
-    pub kind: String,
-    /// Directory it was read from.
-    pub root: PathBuf,
-}
-
-/// `model.json`: everything needed to rebuild the network and feed it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelCard {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// Always [`VERSION`].
-    pub version: u32,
-    /// The network configuration (its genotype in JSON form).
-    pub config: NetworkConfig,
-    /// The genotype in the reference's notation.
-    pub genotype: String,
-    /// The image-to-tensor preprocessing.
-    pub preprocess: Preprocess,
-    /// Class names by label.
-    pub class_names: Vec<String>,
-    /// The training data.
-    pub dataset: DatasetInfo,
-}
-
-impl ModelCard {
-    /// A card for `config` trained on `dataset`.
-    pub fn new(
-        config: NetworkConfig,
-        preprocess: Preprocess,
-        class_names: Vec<String>,
-        dataset: DatasetInfo,
-    ) -> ModelCard {
-        let genotype = config.genotype.to_reference();
-        ModelCard {
-            format: FORMAT.to_owned(),
-            version: VERSION,
-            config,
-            genotype,
-            preprocess,
-            class_names,
-            dataset,
-        }
-    }
-}
 
 /// Writes `tensors` as safetensors at `path`, atomically.
 pub fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
@@ -156,16 +103,10 @@ pub fn load_card(dir: &Path) -> Result<ModelCard> {
         });
     }
     let card: ModelCard = read_json(&path)?;
-    if card.format != FORMAT || card.version != VERSION {
-        return Err(TrainerError::Checkpoint {
-            path: path.clone(),
-            reason: format!(
-                "format {} version {}, expected {FORMAT} version {VERSION}",
-                card.format, card.version
-            ),
-        });
+    match card.format_problem() {
+        Some(reason) => Err(TrainerError::Checkpoint { path, reason }),
+        None => Ok(card),
     }
-    Ok(card)
 }
 
 /// Reads the optimizer tensors, checking that they belong to the checkpoint at `step`.

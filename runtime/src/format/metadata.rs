@@ -20,6 +20,22 @@ pub struct Metadata {
     pub bn_eps: f32,
     /// Who wrote the file, from what.
     pub provenance: Provenance,
+    /// How a trained model was trained and how it scored; absent for random weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingRecord>,
+}
+
+/// The training behind a model, as its checkpoint recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// The data set: fashion-mnist, mnist, cifar10 or folder.
+    pub dataset: String,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Test top-1 accuracy (0..1) the trainer measured on the checkpoint, if it did.
+    pub top1: Option<f64>,
+    /// Test top-5 accuracy (0..1), if measured.
+    pub top5: Option<f64>,
 }
 
 /// Where a `.bnas` file came from.

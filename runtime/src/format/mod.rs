@@ -36,7 +36,7 @@ pub fn alpha_name(weight: &str) -> String {
 
 pub use error::{FormatError, Section};
 pub use index::{Dtype, TensorInfo};
-pub use metadata::{Metadata, Provenance};
+pub use metadata::{Metadata, Provenance, TrainingRecord};
 pub use reader::{BnasFile, Floats, TensorData, Words};
 pub use writer::{FloatStorage, Writer};
 

@@ -24,6 +24,7 @@ fn metadata() -> Metadata {
         class_names: (0..10).map(|i| format!("class{i}")).collect(),
         bn_eps: 1e-5,
         provenance: Provenance { producer: "format tests".into(), source: "memory".into(), created_unix: 7 },
+        training: None,
     }
 }
 

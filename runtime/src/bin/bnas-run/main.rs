@@ -2,6 +2,7 @@
 //! runtime and links no libtorch.
 
 mod bench;
+mod compare;
 mod eval;
 mod init;
 mod predict;
@@ -32,6 +33,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The model's layers, cost, file contents and provenance.
     Summary(summary::SummaryArgs),
+    /// Per-example agreement of two `--predictions` files (e.g. `bnas eval`'s and `eval`'s).
+    Compare(compare::CompareArgs),
     /// Write a random-weight model (random BatchNorm statistics too), for benchmarks and tests.
     Init(init::InitArgs),
 }
@@ -77,5 +80,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::Init(args) => init::run(&args),
+        Command::Compare(args) => compare::run(&args),
     }
 }

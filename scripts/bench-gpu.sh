@@ -21,7 +21,7 @@ for model in bnas-a bnas-d; do
   "$run" init --model "$model" --out "$out/$model.bnas" >/dev/null
   for batch in 1 64 256; do
     # Large batches on a software adapter take minutes per pass: fewer of them.
-    iters=$((batch == 1 ? 10 : 2))
+    iters=$((batch == 1 ? 10 : batch == 64 ? 2 : 1))
     for device in cpu gpu; do
       json=$("$run" bench --model "$out/$model.bnas" --device "$device" --threads "$threads" \
         --batch "$batch" --iters "$iters" --warmup 1 --json)

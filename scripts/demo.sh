@@ -26,13 +26,12 @@ step() { printf '\n== %s\n' "$*"; }
 step "bnas summary: every named network's parameters, MACs and sizes"
 "$bnas" summary
 
-step "bnas search: a short search on 800 Fashion-MNIST images (5 cells, C=16, 2 epochs)"
-"$bnas" search --out "$out/search" --layers 5 --channels 16 --epochs 2 --train-limit 800 --quiet
-cat "$out/search/genotype.txt" "$out/search/genotype_transfer.txt"
+step "bnas search: a short search on 512 Fashion-MNIST images (3 cells, C=16, 2 epochs)"
+"$bnas" search --out "$out/search" --layers 3 --channels 16 --epochs 2 --train-limit 512
 
 step "bnas train: the found cell's transferable genotype, 5 cells, C=16, 2 epochs on 8,000 images"
 "$bnas" train --model "$out/search/genotype_transfer.json" --layers 5 --channels 16 --epochs 2 \
-  --train-limit 8000 --batch 64 --grad-clip 10 --out "$out/train" --quiet
+  --train-limit 8000 --batch 64 --grad-clip 10 --out "$out/train"
 
 step "bnas export: the checkpoint to .bnas (fp32 and fp16 float layers) and ONNX"
 "$bnas" export --checkpoint "$out/train" --out "$out/fashion.bnas" --onnx "$out/fashion.onnx"

@@ -138,12 +138,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     if args.json {
         return Ok(emit(&serde_json::to_string_pretty(&report)?)?);
     }
-    let mut table = Table::new(&["file", "bytes", "vs fp32 params"], 1);
+    let mut table = Table::new(&["file", "bytes", "fp32 params / file"], 1);
     for written in [&report.bnas, &report.onnx].into_iter().flatten() {
         table.row(vec![
             written.path.clone(),
             bytes(written.bytes),
-            format!("{:.2}x smaller", report.fp32_param_bytes as f64 / written.bytes as f64),
+            format!("{:.2}x", report.fp32_param_bytes as f64 / written.bytes as f64),
         ]);
     }
     let accuracy =

@@ -25,7 +25,8 @@ for model in bnas-a bnas-d; do
     for device in cpu gpu; do
       json=$("$run" bench --model "$out/$model.bnas" --device "$device" --threads "$threads" \
         --batch "$batch" --iters "$iters" --warmup 1 --json)
-      echo "| $model | $batch | $(field backend "$json") | $(field median_ms "$json") | $(field p90_ms "$json") | $(field images_per_s "$json") |"
+      printf '| %s | %s | %s | %.1f | %.1f | %.2f |\n' "$model" "$batch" "$(field backend "$json")" \
+        "$(field median_ms "$json")" "$(field p90_ms "$json")" "$(field images_per_s "$json")"
     done
   done
 done

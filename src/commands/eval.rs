@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bnas_runtime::cli::DataArgs;
 use bnas_runtime::data::{self, Split};
-use bnas_runtime::report::{emit, Table};
+use bnas_runtime::report::{emit, PredictionLine, Table};
 use bnas_runtime::AtomicFile;
 use bnas_trainer::augment::Augment;
 use bnas_trainer::eval::{evaluate, TrainedModel};
@@ -44,15 +44,6 @@ pub struct EvalArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// One line of `--predictions` (the same fields as `bnas-run eval`'s).
-#[derive(Debug, Serialize)]
-struct PredictionLine<'a> {
-    index: usize,
-    label: usize,
-    pred: usize,
-    logits: &'a [f32],
 }
 
 /// The evaluation result.
@@ -95,7 +86,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let result = evaluate(&model.network, &loader, &indices, args.batch, |batch| {
         if let Some(file) = predictions.as_mut() {
             for p in batch {
-                let line = PredictionLine { index: p.index, label: p.label, pred: p.pred, logits: &p.logits };
+                let line = PredictionLine {
+                    index: p.index,
+                    label: p.label,
+                    pred: p.pred,
+                    logits: (&p.logits[..]).into(),
+                };
                 serde_json::to_writer(&mut *file, &line)
                     .map_err(std::io::Error::from)
                     .and_then(|()| file.write_all(b"\n"))

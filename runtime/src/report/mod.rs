@@ -5,7 +5,22 @@ mod summary;
 
 pub use summary::render_summary;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+/// One line of an evaluation's `--predictions` file (`bnas eval`, `bnas-run eval`), so that two
+/// engines' predictions can be compared example by example (`bnas-run compare`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PredictionLine<'a> {
+    /// Example index in the split.
+    pub index: usize,
+    /// True label.
+    pub label: usize,
+    /// Predicted class.
+    pub pred: usize,
+    /// The logits.
+    pub logits: Cow<'a, [f32]>,
+}
 
 /// Prints a report to stdout. A closed pipe (`bnas summary | head`) ends the output quietly
 /// instead of failing.

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use bnas_runtime::report::{emit, Table};
+use bnas_runtime::report::{emit, PredictionLine, Table};
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Flags of `bnas-run compare`.
 #[derive(Debug, Args)]
@@ -22,15 +22,6 @@ pub struct CompareArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// One line of a predictions file.
-#[derive(Debug, Deserialize)]
-struct Line {
-    index: usize,
-    label: usize,
-    pred: usize,
-    logits: Vec<f32>,
 }
 
 /// The comparison.
@@ -48,11 +39,11 @@ struct CompareReport {
     second_top1: f64,
 }
 
-fn read(path: &Path) -> anyhow::Result<HashMap<usize, Line>> {
+fn read(path: &Path) -> anyhow::Result<HashMap<usize, PredictionLine<'static>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = HashMap::new();
     for (number, line) in text.lines().enumerate() {
-        let parsed: Line = serde_json::from_str(line)
+        let parsed: PredictionLine = serde_json::from_str(line)
             .with_context(|| format!("{}:{}: not a predictions line", path.display(), number + 1))?;
         lines.insert(parsed.index, parsed);
     }
@@ -71,7 +62,8 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         if a.logits.len() != b.logits.len() || a.label != b.label {
             bail!("example {index}: the files disagree on its label or class count");
         }
-        let difference = a.logits.iter().zip(&b.logits).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        let difference =
+            a.logits.iter().zip(b.logits.iter()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         worst = worst.max(difference);
         beyond += usize::from(difference > args.tolerance);
         same += usize::from(a.pred == b.pred);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bnas_runtime::cli::DataArgs;
 use bnas_runtime::data::{self, Split};
-use bnas_runtime::report::{emit, Table};
+use bnas_runtime::report::{emit, PredictionLine, Table};
 use bnas_runtime::AtomicFile;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -58,15 +58,6 @@ struct EvalReport {
     end_to_end_images_per_s: f64,
 }
 
-/// One line of `--predictions`.
-#[derive(Debug, Serialize)]
-struct PredictionLine<'a> {
-    index: usize,
-    label: usize,
-    pred: usize,
-    logits: &'a [f32],
-}
-
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
@@ -114,7 +105,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 let pred = (0..classes)
                     .max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)))
                     .unwrap_or(0);
-                serde_json::to_writer(&mut *file, &PredictionLine { index, label, pred, logits })?;
+                serde_json::to_writer(
+                    &mut *file,
+                    &PredictionLine { index, label, pred, logits: logits.into() },
+                )?;
                 file.write_all(b"\n")?;
             }
         }

@@ -6,6 +6,10 @@
 //! `scripts/setup.sh`). A build script's link arguments only reach its own package, so each
 //! package that links libtorch runs this script to embed `$LIBTORCH/lib` as a run path in
 //! its executables: they then start without `LD_LIBRARY_PATH`.
+//!
+//! With the package's `cuda` feature, it also links `libtorch_cuda.so` of the same libtorch.
+//! Nothing references that library's symbols directly (it registers the CUDA backend when it
+//! loads), so it is linked with `--no-as-needed`; without it libtorch would see no CUDA device.
 
 use std::env;
 use std::path::Path;
@@ -28,6 +32,16 @@ fn main() {
         fail("the LIBTORCH path contains a comma, which the linker's -rpath argument cannot carry");
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+
+    if env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        if !Path::new(lib).join("libtorch_cuda.so").is_file() {
+            fail(&format!(
+                "the `cuda` feature needs a CUDA libtorch, but there is no libtorch_cuda.so in {lib}"
+            ));
+        }
+        println!("cargo:rustc-link-search=native={lib}");
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
 }
 
 fn fail(why: &str) -> ! {

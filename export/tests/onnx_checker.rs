@@ -7,7 +7,7 @@ mod onnx_support;
 
 use bnas_export::onnx::{to_onnx, write_onnx, OnnxError};
 use bnas_models::{NetworkConfig, Overrides};
-use bnas_runtime::format::{BnasFile, Dtype, FloatStorage, Writer};
+use bnas_runtime::format::{BnasFile, FilterLayout, FloatStorage, Writer};
 use onnx_protobuf::Message;
 use onnx_support::{onnx_check, random_bnas, test_configs};
 
@@ -69,11 +69,10 @@ fn rewrite(file: &BnasFile, skip: &str, replace: impl Fn(&str, &mut Vec<f32>)) -
     let mut writer = Writer::new(file.metadata().clone()).unwrap();
     for info in file.tensors().iter().filter(|t| t.name != skip) {
         let shape = info.shape.clone();
-        if info.dtype == Dtype::BinaryFilters {
+        if info.dtype.is_filters() {
             let [o, c, k, _] = shape[..] else { panic!("filters are 4-d") };
-            writer
-                .add_binary_filters(&info.name, [o, c, k, k], file.filters(&info.name).unwrap().to_vec())
-                .unwrap();
+            let words = file.filters(&info.name).unwrap().to_vec();
+            writer.add_binary_filters(&info.name, [o, c, k, k], words, FilterLayout::Panels).unwrap();
         } else {
             let mut values = file.floats(&info.name).unwrap().to_vec();
             replace(&info.name, &mut values);

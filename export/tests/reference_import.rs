@@ -162,7 +162,7 @@ fn tensor_bits(file: &BnasFile) -> Vec<TensorBits> {
         .iter()
         .map(|info| {
             let bits = match info.dtype {
-                Dtype::BinaryFilters => file.filters(&info.name).unwrap().to_vec(),
+                Dtype::BinaryFilters | Dtype::DenseFilters => file.filters(&info.name).unwrap().to_vec(),
                 _ => file.floats(&info.name).unwrap().iter().map(|v| u64::from(v.to_bits())).collect(),
             };
             (info.name.clone(), info.dtype, info.shape.clone(), bits)

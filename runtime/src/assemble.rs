@@ -1,8 +1,9 @@
 //! Assembling a `.bnas` model from a network's latent tensors: the one place where the trained
 //! (or random) weights become the file's. Binary conv weights are binarized as the reference's
-//! evaluation does (spec §1, [`binarize_latent`]) and packed, with their alpha scales; float
-//! weights and biases go in the chosen storage; BatchNorm statistics stay f32; dead layers and
-//! step counters are left out. Random models (`init`) and exported checkpoints share it.
+//! evaluation does (spec §1, [`binarize_latent`]) and packed, with their alpha scales. Float
+//! tensors (weights, biases, BatchNorm statistics, alphas) go in the chosen storage, and with
+//! fp16 the filters are stored bit-dense (the compact file); dead layers and step counters are
+//! left out. Random models (`init`) and exported checkpoints share it.
 
 use bnas_models::{Layer, ParamKind, ParamSpec, Precision};
 
@@ -50,10 +51,9 @@ fn add(
         ParamKind::Weight if layer.precision == Precision::Binary => {
             let [o, c, k, _] = param.shape[..] else { unreachable!("conv weights are 4-d") };
             let binary = binarize_latent(values, o, c, k);
-            writer.add_binary_filters(&param.name, [o, c, k, k], binary.filters)?;
-            writer.add_float(&alpha_name(&param.name), &[o], &binary.alpha, FloatStorage::F32)
+            writer.add_binary_filters(&param.name, [o, c, k, k], binary.filters, storage.filter_layout())?;
+            writer.add_float(&alpha_name(&param.name), &[o], &binary.alpha, storage)
         }
-        ParamKind::Weight | ParamKind::Bias => writer.add_float(&param.name, &param.shape, values, storage),
-        _ => writer.add_float(&param.name, &param.shape, values, FloatStorage::F32),
+        _ => writer.add_float(&param.name, &param.shape, values, storage),
     }
 }

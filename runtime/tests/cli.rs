@@ -190,6 +190,50 @@ fn eval_matches_its_predictions_file_and_predict() {
     assert_eq!(predicted[0]["top_k"][0]["index"], lines[7]["pred"]);
 }
 
+/// The shipped model: its sample PNGs (Fashion-MNIST test images, named by index) are predicted
+/// as the data set labels them, and the whole test set scores at least its documented 90%.
+#[test]
+fn shipped_zoo_model_predicts_its_samples_and_scores_90_percent() {
+    let zoo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/zoo");
+    let model = zoo.join("bnas-a-l8c16-fmnist.bnas");
+    let model = model.to_str().unwrap();
+    let test = data::open(DatasetKind::FashionMnist, Path::new(FASHION_MNIST), Split::Test).unwrap();
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(zoo.join("samples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    samples.sort();
+    assert!(!samples.is_empty());
+    for sample in &samples {
+        let name = sample.file_name().unwrap().to_str().unwrap();
+        let index: usize = name.split('-').nth(1).and_then(|i| i.parse().ok()).expect("test-INDEX-label.png");
+        let predicted: Value = serde_json::from_str(&succeed(&[
+            "predict",
+            "--model",
+            model,
+            "--top-k",
+            "1",
+            "--json",
+            sample.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(predicted[0]["top_k"][0]["index"], test.get(index).unwrap().label, "{name}");
+    }
+    let report: Value = serde_json::from_str(&succeed(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        "fashion-mnist",
+        "--root",
+        FASHION_MNIST,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["examples"], 10_000);
+    assert!(report["top1"].as_f64().unwrap() >= 0.90, "{report}");
+}
+
 #[test]
 fn bad_models_and_flags_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

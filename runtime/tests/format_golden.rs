@@ -5,7 +5,7 @@
 
 use bnas_models::NetworkConfig;
 use bnas_runtime::data::{ColorMode, Preprocess, Resize};
-use bnas_runtime::format::{BnasFile, Dtype, FloatStorage, Metadata, Provenance, Writer, MAGIC};
+use bnas_runtime::format::{BnasFile, Dtype, FilterLayout, FloatStorage, Metadata, Provenance, Writer, MAGIC};
 use bnas_runtime::kernels::pack_filters;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/format_v1/tiny.bnas");
@@ -77,7 +77,7 @@ fn golden_bytes() -> Vec<u8> {
     writer.add_float(STEM, &STEM_SHAPE, &stem, FloatStorage::F32).unwrap();
     let bias: Vec<f32> = (0..10).map(bias_value).collect();
     writer.add_float(BIAS, &[10], &bias, FloatStorage::F16).unwrap();
-    writer.add_binary_filters(FILTERS, FILTER_SHAPE, filter_words()).unwrap();
+    writer.add_binary_filters(FILTERS, FILTER_SHAPE, filter_words(), FilterLayout::Panels).unwrap();
     writer.to_bytes()
 }
 

@@ -36,7 +36,8 @@ pub struct ExportArgs {
     /// Also write the float-equivalent ONNX model here.
     #[arg(long)]
     onnx: Option<PathBuf>,
-    /// Store the float layers' weights as fp16 (computed in fp32).
+    /// Compact file: float tensors (weights, BatchNorm, scales) as fp16, computed in fp32, and
+    /// binary filters bit-dense (re-laid out on load).
     #[arg(long)]
     fp16: bool,
     /// Print JSON instead of a table.

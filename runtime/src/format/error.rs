@@ -224,8 +224,9 @@ pub enum FormatError {
         /// The shape.
         shape: Vec<u64>,
     },
-    /// Packed filters with bits set beyond their last input channel.
-    #[error("tensor '{name}': word {word} sets padding bits beyond the last input channel")]
+    /// Packed filters with bits set beyond their last input channel (panel layout) or beyond
+    /// their last element (bit-dense layout).
+    #[error("tensor '{name}': word {word} sets padding bits beyond the last input channel or element")]
     NonzeroPaddingBits {
         /// Tensor name.
         name: String,

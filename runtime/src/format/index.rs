@@ -22,6 +22,10 @@ pub enum Dtype {
     /// Bit-packed `[O, C, K, K]` binary filters in the kernels' panel layout of little-endian
     /// u64 words ([`filter_words`](crate::kernels::filter_words) of them).
     BinaryFilters,
+    /// Bit-packed `[O, C, K, K]` binary filters stored bit-dense in OIHW order, in little-endian
+    /// u64 words ([`dense_filter_words`](crate::kernels::dense_filter_words) of them); re-laid
+    /// out into the panel layout when read. The compact storage, with no padding bits.
+    DenseFilters,
 }
 
 impl Dtype {
@@ -31,7 +35,13 @@ impl Dtype {
             Dtype::F32 => 1,
             Dtype::F16 => 2,
             Dtype::BinaryFilters => 3,
+            Dtype::DenseFilters => 4,
         }
+    }
+
+    /// Whether this dtype holds binary filters (either layout).
+    pub fn is_filters(self) -> bool {
+        matches!(self, Dtype::BinaryFilters | Dtype::DenseFilters)
     }
 
     /// The dtype of a record's code, if this version defines it.
@@ -40,6 +50,7 @@ impl Dtype {
             1 => Some(Dtype::F32),
             2 => Some(Dtype::F16),
             3 => Some(Dtype::BinaryFilters),
+            4 => Some(Dtype::DenseFilters),
             _ => None,
         }
     }
@@ -76,16 +87,16 @@ pub(crate) fn expected_bits(dtype: Dtype, shape: &[u64]) -> Option<u64> {
     let bits = match dtype {
         Dtype::F32 => elements.checked_mul(32)?,
         Dtype::F16 => elements.checked_mul(16)?,
-        Dtype::BinaryFilters => {
+        Dtype::BinaryFilters | Dtype::DenseFilters => {
             let &[o, c, k, k2] = shape else { return None };
             if k != k2 || elements == 0 || elements > MAX_FILTER_BITS {
                 return None;
             }
-            let words = crate::kernels::filter_words(
-                usize::try_from(o).ok()?,
-                usize::try_from(c).ok()?,
-                usize::try_from(k).ok()?,
-            )?;
+            let words = match dtype {
+                Dtype::BinaryFilters => crate::kernels::filter_words,
+                _ => crate::kernels::dense_filter_words,
+            };
+            let words = words(usize::try_from(o).ok()?, usize::try_from(c).ok()?, usize::try_from(k).ok()?)?;
             u64::try_from(words).ok()?.checked_mul(64)?
         }
     };
@@ -264,7 +275,7 @@ pub(crate) fn shape_error(name: String, dtype: Dtype, shape: Vec<u64>) -> Format
         &[o, c, k, k2] => o > 0 && c > 0 && k > 0 && k == k2,
         _ => false,
     };
-    if dtype == Dtype::BinaryFilters && !filter_shape_ok {
+    if dtype.is_filters() && !filter_shape_ok {
         FormatError::InvalidFilterShape { name, shape }
     } else {
         FormatError::ShapeOverflow { name, shape }

@@ -38,7 +38,7 @@ pub use error::{FormatError, Section};
 pub use index::{Dtype, TensorInfo};
 pub use metadata::{Metadata, Provenance, TrainingRecord};
 pub use reader::{BnasFile, Floats, TensorData, Words};
-pub use writer::{FloatStorage, Writer};
+pub use writer::{FilterLayout, FloatStorage, Writer};
 
 /// The first eight bytes of every `.bnas` file. The high first byte and the CR LF / SUB bytes
 /// catch a file mangled by a text-mode transfer, as in PNG.

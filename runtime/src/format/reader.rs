@@ -207,7 +207,7 @@ impl BnasFile {
         let metadata = Metadata::from_json(graph)?;
         let index = Index::parse(index_bytes, header.index.offset, header.data.length)?;
         let file = BnasFile { storage: Arc::new(storage), metadata, index, data_start };
-        for info in file.tensors().iter().filter(|t| t.dtype == Dtype::BinaryFilters) {
+        for info in file.tensors().iter().filter(|t| t.dtype.is_filters()) {
             check_padding_bits(&info.name, &file.filters(&info.name)?, info.shape[1])?;
         }
         Ok(file)
@@ -276,15 +276,33 @@ impl BnasFile {
         self.floats(name)
     }
 
-    /// The packed words of binary filter tensor `name`, viewed in place.
+    /// The packed words of binary filter tensor `name` in the kernels' panel layout: viewed in
+    /// place when stored so, re-laid out from the bit-dense storage otherwise.
     pub fn filters(&self, name: &str) -> Result<Words, FormatError> {
         let info = self.info(name)?;
         let range = self.byte_range(info)?;
+        let words = |storage| {
+            Words::view_or_decode(storage, range, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        };
         match info.dtype {
-            Dtype::BinaryFilters => Ok(Words::view_or_decode(&self.storage, range, |b| {
-                u64::from_le_bytes(b.try_into().unwrap_or_default())
-            })),
-            found => Err(FormatError::WrongDtype { name: name.to_owned(), expected: "BinaryFilters", found }),
+            Dtype::BinaryFilters => Ok(words(&self.storage)),
+            Dtype::DenseFilters => {
+                let &[o, c, k, _] = &info.shape[..] else { unreachable!("the index checked the filter shape") };
+                let dense = words(&self.storage);
+                let used = (o * c * k * k) % 64;
+                if let Some(&last) = dense.last().filter(|_| used != 0) {
+                    if last >> used != 0 {
+                        return Err(FormatError::NonzeroPaddingBits { name: name.to_owned(), word: dense.len() - 1 });
+                    }
+                }
+                let panels = crate::kernels::panels_from_dense(&dense, o, c, k);
+                Ok(TensorData { repr: Repr::Owned(panels) })
+            }
+            found => Err(FormatError::WrongDtype {
+                name: name.to_owned(),
+                expected: "BinaryFilters or DenseFilters",
+                found,
+            }),
         }
     }
 

@@ -40,7 +40,7 @@ fn sample() -> Vec<u8> {
     writer.add_float("classifier.bias", &[10], &[1.5; 10], FloatStorage::F16).unwrap();
     // Small values: the padding bits of the second word (channels 70..128) stay clear.
     let words: Vec<u64> = (0..filter_words(8, 70, 3) as u64).map(|i| i % 64).collect();
-    writer.add_binary_filters("cells.0._ops.1.op.0.weight", [8, 70, 3, 3], words).unwrap();
+    writer.add_binary_filters("cells.0._ops.1.op.0.weight", [8, 70, 3, 3], words, FilterLayout::Panels).unwrap();
     writer.to_bytes()
 }
 
@@ -408,7 +408,7 @@ fn format_rank_too_large() {
 
 #[test]
 fn format_unknown_dtype() {
-    for code in [0u8, 4, 255] {
+    for code in [0u8, 5, 255] {
         assert!(matches!(
             err(open_records(&[record(b"d", code, &[1], 0, 32)], 4)),
             FormatError::UnknownDtype { code: c, .. } if c == code
@@ -515,11 +515,11 @@ fn format_writer_misuse() {
         Err(FormatError::ValueCountMismatch { expected: 6, found: 5, .. })
     ));
     assert!(matches!(
-        writer.add_binary_filters("f", [4, 64, 3, 3], vec![0; 3]),
+        writer.add_binary_filters("f", [4, 64, 3, 3], vec![0; 3], FilterLayout::Panels),
         Err(FormatError::ValueCountMismatch { found: 3, .. })
     ));
     assert!(matches!(
-        writer.add_binary_filters("f", [4, 64, 3, 1], vec![]),
+        writer.add_binary_filters("f", [4, 64, 3, 1], vec![], FilterLayout::Panels),
         Err(FormatError::InvalidFilterShape { .. })
     ));
     assert!(matches!(
@@ -566,11 +566,12 @@ fn case() -> impl Strategy<Value = Case> {
     prop_oneof![
         (float_shape.clone(), any::<u64>()).prop_map(|(shape, seed)| Case { dtype: Dtype::F32, shape, seed }),
         (float_shape, any::<u64>()).prop_map(|(shape, seed)| Case { dtype: Dtype::F16, shape, seed }),
-        (filter_shape, any::<u64>()).prop_map(|(shape, seed)| Case {
+        (filter_shape.clone(), any::<u64>()).prop_map(|(shape, seed)| Case {
             dtype: Dtype::BinaryFilters,
             shape,
             seed
         }),
+        (filter_shape, any::<u64>()).prop_map(|(shape, seed)| Case { dtype: Dtype::DenseFilters, shape, seed }),
     ]
 }
 
@@ -597,11 +598,11 @@ fn format_padding_bits_must_be_clear() {
     // Word 16 is the second (last) word of tap 0 for lane 0: bit 6 is channel 70, padding.
     words[16] = 1 << 6;
     assert!(matches!(
-        writer.add_binary_filters(name, [8, 70, 3, 3], words.clone()),
+        writer.add_binary_filters(name, [8, 70, 3, 3], words.clone(), FilterLayout::Panels),
         Err(FormatError::NonzeroPaddingBits { word: 16, .. })
     ));
     words[16] = 1 << 5;
-    writer.add_binary_filters(name, [8, 70, 3, 3], words).unwrap();
+    writer.add_binary_filters(name, [8, 70, 3, 3], words, FilterLayout::Panels).unwrap();
     let mut bytes = writer.to_bytes();
     // Set the padding bit in the stored file and reseal it.
     let data = u64_at(&bytes, 48) as usize;
@@ -610,6 +611,23 @@ fn format_padding_bits_must_be_clear() {
     bytes[at] |= 1 << 6;
     reseal(&mut bytes);
     assert!(matches!(err(BnasFile::from_slice(&bytes)), FormatError::NonzeroPaddingBits { word: 16, .. }));
+}
+
+#[test]
+fn dense_filter_bits_after_the_last_element_must_be_clear() {
+    let mut writer = Writer::new(metadata()).unwrap();
+    // 1 * 3 * 3 * 3 = 27 filter bits: one word, bits 27.. are padding.
+    let words = crate::kernels::pack_filters(&[1.0; 27], 1, 3, 3);
+    writer.add_binary_filters("f", [1, 3, 3, 3], words, FilterLayout::Dense).unwrap();
+    let mut bytes = writer.to_bytes();
+    let file = BnasFile::from_slice(&bytes).unwrap();
+    assert_eq!(file.tensors()[0].dtype, Dtype::DenseFilters);
+    assert_eq!(file.tensors()[0].size_bits, 64);
+    let data = u64_at(&bytes, 48) as usize;
+    assert_eq!(u64_at(&bytes, data), (1 << 27) - 1);
+    bytes[data + 3] |= 1 << 4; // bit 28
+    reseal(&mut bytes);
+    assert!(matches!(err(BnasFile::from_slice(&bytes)), FormatError::NonzeroPaddingBits { word: 0, .. }));
 }
 
 fn values(seed: u64, n: usize) -> Vec<u64> {
@@ -645,9 +663,10 @@ proptest! {
                     let v: Vec<f32> = values(c.seed, n).iter().map(|&b| (b as i32) as f32 / 1e5).collect();
                     writer.add_float(name, &c.shape, &v, FloatStorage::F16).unwrap();
                 }
-                Dtype::BinaryFilters => {
+                Dtype::BinaryFilters | Dtype::DenseFilters => {
                     let [o, ch, k, _] = c.shape[..] else { unreachable!() };
-                    writer.add_binary_filters(name, [o, ch, k, k], filter_values(c.seed, o, ch, k)).unwrap();
+                    let layout = if c.dtype == Dtype::DenseFilters { FilterLayout::Dense } else { FilterLayout::Panels };
+                    writer.add_binary_filters(name, [o, ch, k, k], filter_values(c.seed, o, ch, k), layout).unwrap();
                 }
             }
         }
@@ -683,6 +702,21 @@ proptest! {
                         let got = file.filters_shaped(name, &c.shape).unwrap();
                         let (o, ch, k) = (c.shape[0], c.shape[1], c.shape[2]);
                         prop_assert_eq!(&*got, &filter_values(c.seed, o, ch, k)[..]);
+                    }
+                    // Dense storage keeps every real filter bit; panel lanes past O come back 0.
+                    Dtype::DenseFilters => {
+                        let got = file.filters_shaped(name, &c.shape).unwrap();
+                        let (o, ch, k) = (c.shape[0], c.shape[1], c.shape[2]);
+                        let depth = k * k * crate::kernels::words_for(ch);
+                        let mut want = filter_values(c.seed, o, ch, k);
+                        for (i, word) in want.iter_mut().enumerate() {
+                            let (panel, lane) = (i / (16 * depth), i % 16);
+                            if panel * 16 + lane >= o {
+                                *word = 0;
+                            }
+                        }
+                        prop_assert_eq!(&*got, &want[..]);
+                        prop_assert_eq!(info.size_bits, (o * ch * k * k).div_ceil(64) as u64 * 64);
                     }
                 }
             }

@@ -21,6 +21,27 @@ pub enum FloatStorage {
     F16,
 }
 
+/// How [`Writer::add_binary_filters`] stores binary filters. Either way readers get the panel
+/// layout the kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FilterLayout {
+    /// The kernels' panel layout, viewed in place from a memory map; channel counts that are not
+    /// multiples of 64 leave padding bits.
+    Panels,
+    /// Bit-dense OIHW order with no padding bits, re-laid out when the file is read.
+    Dense,
+}
+
+impl FloatStorage {
+    /// The compact file layout goes with fp16 floats: bit-dense filters; otherwise panels.
+    pub fn filter_layout(self) -> FilterLayout {
+        match self {
+            FloatStorage::F32 => FilterLayout::Panels,
+            FloatStorage::F16 => FilterLayout::Dense,
+        }
+    }
+}
+
 /// A tensor waiting to be written.
 struct Pending {
     name: String,
@@ -99,13 +120,16 @@ impl Writer {
     }
 
     /// Adds binary filters of logical shape `[O, C, K, K]`, already packed in the kernels' panel
-    /// layout: `words.len()` must be [`crate::kernels::filter_words`]`(O, C, K)`.
+    /// layout: `words.len()` must be [`crate::kernels::filter_words`]`(O, C, K)`. They are stored
+    /// as `layout` says.
     pub fn add_binary_filters(
         &mut self,
         name: &str,
         shape: [usize; 4],
         words: Vec<u64>,
+        layout: FilterLayout,
     ) -> Result<(), FormatError> {
+        let [o, c, k, _] = shape;
         let (shape, bits) = self.check(name, Dtype::BinaryFilters, &shape)?;
         let expected = (bits / 64) as usize;
         if words.len() != expected {
@@ -115,9 +139,16 @@ impl Writer {
                 found: words.len(),
             });
         }
-        super::reader::check_padding_bits(name, &words, shape[1] as usize)?;
+        super::reader::check_padding_bits(name, &words, c)?;
+        let (dtype, bits, words) = match layout {
+            FilterLayout::Panels => (Dtype::BinaryFilters, bits, words),
+            FilterLayout::Dense => {
+                let dense = crate::kernels::dense_from_panels(&words, o, c, k);
+                (Dtype::DenseFilters, dense.len() as u64 * 64, dense)
+            }
+        };
         let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        self.push(Pending { name: name.to_owned(), dtype: Dtype::BinaryFilters, shape, bits, bytes });
+        self.push(Pending { name: name.to_owned(), dtype, shape, bits, bytes });
         Ok(())
     }
 

@@ -80,26 +80,72 @@ pub fn pack_filters(weights: &[f32], out_channels: usize, in_channels: usize, ke
         expected,
         "pack_filters: weights must be OIHW {out_channels}x{in_channels}x{kernel}x{kernel}"
     );
-    let words = words_for(in_channels);
-    let depth = taps * words;
     let total = filter_words(out_channels, in_channels, kernel).expect("packed filter size overflows usize");
     let mut packed = vec![0u64; total];
-    if weights.is_empty() {
-        // No outputs, no inputs or no taps: nothing to set (and no chunk size to split by).
-        return packed;
-    }
-    for (o, filter) in weights.chunks_exact(in_channels * taps).enumerate() {
-        let (panel, lane) = (o / PANEL, o % PANEL);
-        for (c, channel) in filter.chunks_exact(taps).enumerate() {
-            for (tap, &w) in channel.iter().enumerate() {
-                if w >= 0.0 {
-                    packed[(panel * depth + tap * words + c / WORD_BITS) * PANEL + lane] |=
-                        1 << (c % WORD_BITS);
-                }
-            }
-        }
+    let layout = PanelLayout::new(in_channels, taps);
+    for (i, _) in weights.iter().enumerate().filter(|(_, &w)| w >= 0.0) {
+        let (word, bit) = layout.position(i);
+        packed[word] |= bit;
     }
     packed
+}
+
+/// u64 words of a bit-dense filter tensor: `ceil(O * C * K * K / 64)`, or `None` on overflow.
+pub fn dense_filter_words(out_channels: usize, in_channels: usize, kernel: usize) -> Option<usize> {
+    let bits = out_channels.checked_mul(in_channels)?.checked_mul(kernel.checked_mul(kernel)?)?;
+    Some(bits.div_ceil(WORD_BITS))
+}
+
+/// Filters in the panel layout re-laid out bit-dense: bit `i` (LSB first, word `i / 64`) is the
+/// sign of OIHW element `i`, with no padding between channels; the bits after the last element
+/// are 0. The compact `.bnas` storage uses it (no word bits wasted when `C % 64 != 0`).
+pub fn dense_from_panels(panels: &[u64], out_channels: usize, in_channels: usize, kernel: usize) -> Vec<u64> {
+    let words = dense_filter_words(out_channels, in_channels, kernel).expect("dense filter size overflows usize");
+    let layout = PanelLayout::new(in_channels, kernel * kernel);
+    let mut dense = vec![0u64; words];
+    for i in 0..out_channels * in_channels * kernel * kernel {
+        let (word, bit) = layout.position(i);
+        if panels.get(word).is_some_and(|&w| w & bit != 0) {
+            dense[i / WORD_BITS] |= 1 << (i % WORD_BITS);
+        }
+    }
+    dense
+}
+
+/// The inverse of [`dense_from_panels`]: bit-dense OIHW signs into the panel layout. Bits of
+/// `dense` after the last element are ignored.
+pub fn panels_from_dense(dense: &[u64], out_channels: usize, in_channels: usize, kernel: usize) -> Vec<u64> {
+    let total = filter_words(out_channels, in_channels, kernel).expect("packed filter size overflows usize");
+    let layout = PanelLayout::new(in_channels, kernel * kernel);
+    let mut panels = vec![0u64; total];
+    for i in 0..out_channels * in_channels * kernel * kernel {
+        if dense.get(i / WORD_BITS).is_some_and(|&w| w >> (i % WORD_BITS) & 1 == 1) {
+            let (word, bit) = layout.position(i);
+            panels[word] |= bit;
+        }
+    }
+    panels
+}
+
+/// Where OIHW filter element `i` lives in the panel layout (see the module docs).
+struct PanelLayout {
+    in_channels: usize,
+    taps: usize,
+    words: usize,
+}
+
+impl PanelLayout {
+    fn new(in_channels: usize, taps: usize) -> PanelLayout {
+        PanelLayout { in_channels, taps, words: words_for(in_channels) }
+    }
+
+    /// The word index and the bit mask of OIHW element `i`.
+    fn position(&self, i: usize) -> (usize, u64) {
+        let (tap, c, o) = (i % self.taps, i / self.taps % self.in_channels, i / (self.taps * self.in_channels));
+        let (panel, lane) = (o / PANEL, o % PANEL);
+        let word = (panel * self.taps * self.words + tap * self.words + c / WORD_BITS) * PANEL + lane;
+        (word, 1 << (c % WORD_BITS))
+    }
 }
 
 /// An instruction set the kernels are compiled for.

@@ -186,6 +186,26 @@ fn pack_filters_matches_oihw_signs() {
 }
 
 #[test]
+fn dense_filters_hold_the_oihw_signs_and_invert_to_panels() {
+    let mut rng = StdRng::seed_from_u64(2);
+    for (out_channels, in_channels, kernel) in [(1, 3, 1), (17, 36, 3), (16, 64, 3), (5, 65, 5)] {
+        let n = out_channels * in_channels * kernel * kernel;
+        let weights: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let panels = pack_filters(&weights, out_channels, in_channels, kernel);
+        let dense = dense_from_panels(&panels, out_channels, in_channels, kernel);
+        assert_eq!(Some(dense.len()), dense_filter_words(out_channels, in_channels, kernel));
+        assert_eq!(dense.len(), n.div_ceil(64));
+        for (i, &w) in weights.iter().enumerate() {
+            assert_eq!(dense[i / 64] >> (i % 64) & 1 == 1, w >= 0.0, "element {i}");
+        }
+        if n % 64 != 0 {
+            assert_eq!(dense[dense.len() - 1] >> (n % 64), 0, "bits after the last element");
+        }
+        assert_eq!(panels_from_dense(&dense, out_channels, in_channels, kernel), panels);
+    }
+}
+
+#[test]
 #[should_panic(expected = "OIHW")]
 fn pack_filters_rejects_a_wrong_length() {
     pack_filters(&[1.0; 26], 1, 3, 3);

@@ -19,7 +19,7 @@ pub struct InitArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Store float weights as fp16 (computed in fp32).
+    /// Compact file: float tensors as fp16 (computed in fp32), binary filters bit-dense.
     #[arg(long)]
     fp16: bool,
 }

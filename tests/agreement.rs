@@ -16,10 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use bnas_export::onnx_runtime::OrtModel;
-use bnas_models::{LayerOp, Liveness, NetworkSpec};
 use bnas_runtime::data::{self, DatasetKind, Split};
-use bnas_runtime::format::BnasFile;
-use bnas_runtime::{Model, Trace};
+use bnas_runtime::Model;
 use serde_json::Value;
 
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
@@ -60,48 +58,6 @@ fn cifar_root(dir: &Path) -> PathBuf {
         std::fs::write(root.join(format!("{name}.bin")), &records).unwrap();
     }
     root
-}
-
-/// Sign decisions of one example with |bn(x)| below [`TIE`] (rounding could flip them), from
-/// the runtime's trace.
-fn near_zero_decisions(spec: &NetworkSpec, file: &BnasFile, input: &[f32], trace: &Trace) -> usize {
-    let floats = |name: String| file.floats(&name).unwrap().to_vec();
-    let mut ties = 0;
-    for layer in spec.layers.iter().filter(|l| l.liveness == Liveness::Live && l.precision.binarizes_input())
-    {
-        let LayerOp::Conv(conv) = &layer.op else { continue };
-        let source = layer.inputs[0];
-        let shape = spec.layers[source].output;
-        let pixels = shape.height * shape.width;
-        let x: Vec<f32> = if source == 0 {
-            input.to_vec()
-        } else {
-            match trace.layers.iter().find(|t| t.layer == source) {
-                Some(t) => t.output.clone(),
-                None => vec![0.0; shape.numel() as usize], // a statically zero input
-            }
-        };
-        let bn = conv.input_bn.as_ref().expect("binarized inputs follow a BatchNorm");
-        let (mean, var) =
-            (floats(format!("{}.running_mean", bn.prefix)), floats(format!("{}.running_var", bn.prefix)));
-        let (gamma, beta) = if bn.affine {
-            (floats(format!("{}.weight", bn.prefix)), floats(format!("{}.bias", bn.prefix)))
-        } else {
-            (vec![1.0; shape.channels], vec![0.0; shape.channels])
-        };
-        let eps = f64::from(file.metadata().bn_eps);
-        for (i, &v) in x.iter().enumerate() {
-            let c = i / pixels;
-            let y = f64::from(gamma[c]) * (f64::from(v) - f64::from(mean[c]))
-                / (f64::from(var[c]) + eps).sqrt()
-                + f64::from(beta[c]);
-            // A structural zero (a zero channel of a concat into a BatchNorm with zero mean and
-            // beta, as non-affine ones after a reduction) is exactly 0 in every engine: not fragile.
-            let structural = v == 0.0 && mean[c] == 0.0 && beta[c] == 0.0;
-            ties += usize::from(y.abs() < TIE && !structural);
-        }
-    }
-    ties
 }
 
 /// Compares two engines' logits of one example; returns a description of the first problem.
@@ -184,9 +140,7 @@ fn check(data: &str, root: &Path, examples: usize, dir: &Path) {
         .collect();
     assert_eq!(trainer.len(), examples);
 
-    let file = BnasFile::open(&bnas_path).unwrap();
     let model = Model::load(&bnas_path).unwrap();
-    let spec = model.spec().clone();
     let mut ort = OrtModel::new(&std::fs::read(&onnx_path).unwrap(), 2).unwrap();
     let kind: DatasetKind = data.parse().unwrap();
     let dataset = data::open(kind, Path::new(root), Split::Test).unwrap();
@@ -201,7 +155,7 @@ fn check(data: &str, root: &Path, examples: usize, dir: &Path) {
         let onnx = ort.run(input.clone(), indices.len(), sample).unwrap();
         for (k, &index) in indices.iter().enumerate() {
             let x = &input[k * model.input_len()..][..model.input_len()];
-            let fragile = near_zero_decisions(&spec, &file, x, &model.trace(x).unwrap()) > 0;
+            let fragile = model.sign_margins(x).unwrap().iter().any(|m| m.abs() < TIE);
             near_zero += usize::from(fragile);
             let logits =
                 [&trainer[index][..], &runtime[k * classes..][..classes], &onnx[k * classes..][..classes]];

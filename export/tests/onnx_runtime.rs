@@ -7,9 +7,9 @@
 //!
 //! Near ties: a sign decision whose |bn(x)| is within float rounding of 0 may legitimately go
 //! either way: the engines sum float layers in different orders, and the runtime binarizes
-//! through a folded threshold while ONNX Runtime runs the BatchNorm. For every example the
-//! runtime's trace gives each binarizing conv's input x; bn(x) is recomputed from it in f64 with
-//! the file's BatchNorm tensors, and every decision with |bn(x)| < `TIE` is counted. `TIE` is
+//! through a folded threshold while ONNX Runtime runs the BatchNorm. For every example
+//! `Model::sign_margins` recomputes bn(x) in f64 from the runtime's traced inputs, and every
+//! decision with |bn(x)| < `TIE` is counted. `TIE` is
 //! ten times the runtime-vs-f64 suite's 1e-5 because x here is the runtime's f32 value, not an
 //! exact one. An example that disagrees is excused only if it has such a near tie; near ties
 //! must stay rare (at most 1 in 1000 decisions), and most examples must be compared.
@@ -17,7 +17,7 @@
 mod onnx_support;
 
 use bnas_export::onnx::to_onnx;
-use bnas_models::{LayerOp, Liveness, NetworkConfig, NetworkSpec};
+use bnas_models::NetworkConfig;
 use bnas_runtime::format::BnasFile;
 use bnas_runtime::{Model, Options};
 use onnx_protobuf::Message;
@@ -30,56 +30,6 @@ const TIE: f64 = 1e-4;
 
 /// Logit tolerance relative to the largest |logit| of the example.
 const TOLERANCE: f64 = 1e-3;
-
-/// Sign decisions of one example: (near ties, all).
-fn sign_decisions(model: &Model, file: &BnasFile, spec: &NetworkSpec, sample: &[f32]) -> (usize, usize) {
-    let trace = model.trace(sample).unwrap();
-    let eps = f64::from(file.metadata().bn_eps);
-    let floats =
-        |name: &str| -> Vec<f64> { file.floats(name).unwrap().iter().map(|&v| f64::from(v)).collect() };
-    let (mut near, mut all) = (0, 0);
-    for layer in spec.live_layers().filter(|l| l.precision.binarizes_input()) {
-        let LayerOp::Conv(conv) = &layer.op else { continue };
-        let source = layer.inputs[0];
-        let shape = spec.layers[source].output;
-        let x: Vec<f32> = if source == 0 {
-            sample.to_vec()
-        } else if let Some(t) = trace.layers.iter().find(|t| t.layer == source) {
-            t.output.clone()
-        } else {
-            assert_eq!(
-                spec.layers[source].liveness,
-                Liveness::Zero,
-                "{} is traced",
-                spec.layers[source].name
-            );
-            vec![0.0; shape.numel() as usize]
-        };
-        let pixels = shape.height * shape.width;
-        let bn = conv.input_bn.as_ref().map(|bn| {
-            let p = &bn.prefix;
-            let (gamma, beta) = if bn.affine {
-                (floats(&format!("{p}.weight")), floats(&format!("{p}.bias")))
-            } else {
-                (vec![1.0; bn.channels], vec![0.0; bn.channels])
-            };
-            (gamma, beta, floats(&format!("{p}.running_mean")), floats(&format!("{p}.running_var")))
-        });
-        for (i, &v) in x.iter().enumerate() {
-            let c = i / pixels;
-            let mut y = f64::from(v);
-            if let Some((g, b, m, var)) = &bn {
-                y = g[c] * (y - m[c]) / (var[c] + eps).sqrt() + b[c];
-            }
-            if conv.input_relu {
-                y = y.max(0.0);
-            }
-            near += usize::from(y.abs() < TIE);
-            all += 1;
-        }
-    }
-    (near, all)
-}
 
 /// What one model's comparison found.
 #[derive(Debug, Default)]
@@ -101,7 +51,6 @@ struct Agreement {
 fn compare(label: &str, config: &NetworkConfig, seed: u64, batches: &[usize]) -> Agreement {
     let bytes = random_bnas(config, seed);
     let file = BnasFile::from_slice(&bytes).unwrap();
-    let spec = config.spec().unwrap();
     let onnx = to_onnx(&file).unwrap_or_else(|e| panic!("{label}: {e}")).write_to_bytes().unwrap();
     let mut ort = session(&onnx);
     let model = Model::from_file(BnasFile::from_bytes(bytes).unwrap(), &Options::default()).unwrap();
@@ -123,7 +72,8 @@ fn compare(label: &str, config: &NetworkConfig, seed: u64, batches: &[usize]) ->
                 .zip(theirs)
                 .map(|(&a, &b)| (f64::from(a) - f64::from(b)).abs())
                 .fold(0.0, f64::max);
-            let (near, all) = sign_decisions(&model, &file, &spec, &x[e * per_sample..][..per_sample]);
+            let margins = model.sign_margins(&x[e * per_sample..][..per_sample]).unwrap();
+            let (near, all) = (margins.iter().filter(|m| m.abs() < TIE).count(), margins.len());
             found.examples += 1;
             found.near_ties += near;
             found.decisions += all;

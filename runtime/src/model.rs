@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bnas_models::{LayerId, NetworkSpec};
+use bnas_models::{LayerId, LayerOp, NetworkSpec};
 
 use crate::cpu::{self, Arena, Observer};
 use crate::data::RawImage;
@@ -254,6 +254,64 @@ impl Model {
         let mut recorder = TraceRecorder { layers: Vec::new(), pending: None };
         let logits = self.run_observed(input, 1, Some(&mut recorder))?;
         Ok(Trace { layers: recorder.layers, logits })
+    }
+
+    /// The values that the sign decisions of one NCHW sample compare with zero: every binarized
+    /// input after its BatchNorm, computed in f64 from the traced f32 inputs. A value near zero
+    /// is a decision that rounding could flip between engines (agreement checks excuse such
+    /// examples). Exact zeros of statically zero inputs through a BatchNorm with zero mean and
+    /// shift are left out: every engine computes them exactly.
+    pub fn sign_margins(&self, input: &[f32]) -> Result<Vec<f64>, RuntimeError> {
+        let trace = self.trace(input)?;
+        let spec = self.spec();
+        let eps = f64::from(self.metadata().bn_eps);
+        let floats = |name: String| -> Result<Vec<f64>, RuntimeError> {
+            Ok(self.file.floats(&name)?.iter().map(|&v| f64::from(v)).collect())
+        };
+        let mut margins = Vec::new();
+        for layer in spec.live_layers().filter(|l| l.precision.binarizes_input()) {
+            let LayerOp::Conv(conv) = &layer.op else { continue };
+            let source = layer.inputs[0];
+            let shape = spec.layers[source].output;
+            let zeros;
+            let x: &[f32] = match trace.layers.iter().find(|t| t.layer == source) {
+                Some(traced) => &traced.output,
+                None if source == 0 => input,
+                None => {
+                    zeros = vec![0.0; shape.numel() as usize];
+                    &zeros
+                }
+            };
+            let bn = match &conv.input_bn {
+                Some(bn) => {
+                    let p = &bn.prefix;
+                    let (gamma, beta) = if bn.affine {
+                        (floats(format!("{p}.weight"))?, floats(format!("{p}.bias"))?)
+                    } else {
+                        (vec![1.0; bn.channels], vec![0.0; bn.channels])
+                    };
+                    Some((
+                        gamma,
+                        beta,
+                        floats(format!("{p}.running_mean"))?,
+                        floats(format!("{p}.running_var"))?,
+                    ))
+                }
+                None => None,
+            };
+            let pixels = shape.height * shape.width;
+            for (i, &v) in x.iter().enumerate() {
+                let (c, mut y, mut structural) = (i / pixels, f64::from(v), v == 0.0);
+                if let Some((gamma, beta, mean, var)) = &bn {
+                    y = gamma[c] * (y - mean[c]) / (var[c] + eps).sqrt() + beta[c];
+                    structural &= mean[c] == 0.0 && beta[c] == 0.0;
+                }
+                if !structural {
+                    margins.push(y);
+                }
+            }
+        }
+        Ok(margins)
     }
 
     fn take_arena(&self, batch: usize) -> Result<Arena, RuntimeError> {

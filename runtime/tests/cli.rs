@@ -198,10 +198,8 @@ fn shipped_zoo_model_predicts_its_samples_and_scores_90_percent() {
     let model = zoo.join("bnas-a-l8c16-fmnist.bnas");
     let model = model.to_str().unwrap();
     let test = data::open(DatasetKind::FashionMnist, Path::new(FASHION_MNIST), Split::Test).unwrap();
-    let mut samples: Vec<PathBuf> = std::fs::read_dir(zoo.join("samples"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
+    let mut samples: Vec<PathBuf> =
+        std::fs::read_dir(zoo.join("samples")).unwrap().map(|entry| entry.unwrap().path()).collect();
     samples.sort();
     assert!(!samples.is_empty());
     for sample in &samples {

@@ -39,7 +39,12 @@ fn compact_bnas_a_keeps_signs_and_rounds_floats() {
                 assert_eq!(c.dtype, Dtype::DenseFilters, "{}", c.name);
                 let [o, ch, k, _] = c.shape[..] else { panic!("filters are 4-d") };
                 assert_eq!(c.size_bits, (o * ch * k * k).div_ceil(64) as u64 * 64, "{}", c.name);
-                assert_eq!(*exact.filters(&e.name).unwrap(), *compact.filters(&c.name).unwrap(), "{}", c.name);
+                assert_eq!(
+                    *exact.filters(&e.name).unwrap(),
+                    *compact.filters(&c.name).unwrap(),
+                    "{}",
+                    c.name
+                );
             }
             dtype => {
                 assert_eq!((dtype, c.dtype), (Dtype::F32, Dtype::F16), "{}", c.name);

@@ -5,7 +5,9 @@
 
 use bnas_models::NetworkConfig;
 use bnas_runtime::data::{ColorMode, Preprocess, Resize};
-use bnas_runtime::format::{BnasFile, Dtype, FilterLayout, FloatStorage, Metadata, Provenance, Writer, MAGIC};
+use bnas_runtime::format::{
+    BnasFile, Dtype, FilterLayout, FloatStorage, Metadata, Provenance, Writer, MAGIC,
+};
 use bnas_runtime::kernels::pack_filters;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/format_v1/tiny.bnas");

@@ -287,12 +287,17 @@ impl BnasFile {
         match info.dtype {
             Dtype::BinaryFilters => Ok(words(&self.storage)),
             Dtype::DenseFilters => {
-                let &[o, c, k, _] = &info.shape[..] else { unreachable!("the index checked the filter shape") };
+                let &[o, c, k, _] = &info.shape[..] else {
+                    unreachable!("the index checked the filter shape")
+                };
                 let dense = words(&self.storage);
                 let used = (o * c * k * k) % 64;
                 if let Some(&last) = dense.last().filter(|_| used != 0) {
                     if last >> used != 0 {
-                        return Err(FormatError::NonzeroPaddingBits { name: name.to_owned(), word: dense.len() - 1 });
+                        return Err(FormatError::NonzeroPaddingBits {
+                            name: name.to_owned(),
+                            word: dense.len() - 1,
+                        });
                     }
                 }
                 let panels = crate::kernels::panels_from_dense(&dense, o, c, k);

@@ -40,7 +40,9 @@ fn sample() -> Vec<u8> {
     writer.add_float("classifier.bias", &[10], &[1.5; 10], FloatStorage::F16).unwrap();
     // Small values: the padding bits of the second word (channels 70..128) stay clear.
     let words: Vec<u64> = (0..filter_words(8, 70, 3) as u64).map(|i| i % 64).collect();
-    writer.add_binary_filters("cells.0._ops.1.op.0.weight", [8, 70, 3, 3], words, FilterLayout::Panels).unwrap();
+    writer
+        .add_binary_filters("cells.0._ops.1.op.0.weight", [8, 70, 3, 3], words, FilterLayout::Panels)
+        .unwrap();
     writer.to_bytes()
 }
 
@@ -571,7 +573,11 @@ fn case() -> impl Strategy<Value = Case> {
             shape,
             seed
         }),
-        (filter_shape, any::<u64>()).prop_map(|(shape, seed)| Case { dtype: Dtype::DenseFilters, shape, seed }),
+        (filter_shape, any::<u64>()).prop_map(|(shape, seed)| Case {
+            dtype: Dtype::DenseFilters,
+            shape,
+            seed
+        }),
     ]
 }
 

@@ -100,7 +100,8 @@ pub fn dense_filter_words(out_channels: usize, in_channels: usize, kernel: usize
 /// sign of OIHW element `i`, with no padding between channels; the bits after the last element
 /// are 0. The compact `.bnas` storage uses it (no word bits wasted when `C % 64 != 0`).
 pub fn dense_from_panels(panels: &[u64], out_channels: usize, in_channels: usize, kernel: usize) -> Vec<u64> {
-    let words = dense_filter_words(out_channels, in_channels, kernel).expect("dense filter size overflows usize");
+    let words =
+        dense_filter_words(out_channels, in_channels, kernel).expect("dense filter size overflows usize");
     let layout = PanelLayout::new(in_channels, kernel * kernel);
     let mut dense = vec![0u64; words];
     for i in 0..out_channels * in_channels * kernel * kernel {
@@ -141,7 +142,8 @@ impl PanelLayout {
 
     /// The word index and the bit mask of OIHW element `i`.
     fn position(&self, i: usize) -> (usize, u64) {
-        let (tap, c, o) = (i % self.taps, i / self.taps % self.in_channels, i / (self.taps * self.in_channels));
+        let (tap, c, o) =
+            (i % self.taps, i / self.taps % self.in_channels, i / (self.taps * self.in_channels));
         let (panel, lane) = (o / PANEL, o % PANEL);
         let word = (panel * self.taps * self.words + tap * self.words + c / WORD_BITS) * PANEL + lane;
         (word, 1 << (c % WORD_BITS))

@@ -2,8 +2,9 @@
 # The main demo: set up, build the two CLIs, then the whole pipeline on real Fashion-MNIST data:
 # a short architecture search, a short training of the found cell, export to `.bnas` and ONNX,
 # evaluation of the whole test set by the trainer (libtorch) and by the deployment runtime with
-# their per-example agreement, the model's cost and sizes, and its latency; then the runtime on
-# real CIFAR-10 images, on the CPU and the GPU backend. About 10 minutes on 2 cores once built.
+# their per-example agreement, the model's cost and sizes, and its latency against ONNX Runtime
+# and libtorch; then the runtime on real images, on the CPU and the GPU backend. About 10 minutes
+# on 2 cores once built.
 # Every number is computed by the run. The search and training are deliberately short, so the
 # accuracy is far below a full run's; the shipped model (models/zoo, trained on a GPU to 90.4%)
 # classifies sample images at the end.
@@ -50,8 +51,8 @@ step "bnas-run compare: per-example agreement of the trainer and the runtime"
 step "bnas-run summary: the exported model's cost and contents"
 "$run" summary --model "$out/fashion.bnas"
 
-step "bnas-run bench: the exported model, batch 1, all cores"
-"$run" bench --model "$out/fashion.bnas" --iters 50 --top 5
+step "bnas bench: the exported model against ONNX Runtime and libtorch fp32 (same weights, batch 1, all cores)"
+"$bnas" bench --model "$out/fashion.bnas" --iters 50
 
 step "bnas-run predict: the shipped model (models/zoo) on Fashion-MNIST test images"
 "$run" predict --model models/zoo/bnas-a-l8c16-fmnist.bnas --top-k 2 models/zoo/samples/*.png

@@ -56,7 +56,7 @@ ONNX_VERSION=1.23.2
 ONNX_REQUIREMENTS=(onnx==$ONNX_VERSION numpy==2.4.6 protobuf==7.36.2 ml_dtypes==0.6.0 typing_extensions==4.16.0)
 PYTHON_VENV_DIR=$DEPS/python
 
-APT_PACKAGES=(dataset-fashion-mnist mesa-vulkan-drivers libvulkan1 patchelf g++ python3-venv)
+APT_PACKAGES=(dataset-fashion-mnist mesa-vulkan-drivers libvulkan1 patchelf g++ python3-venv wrk)
 FASHION_MNIST_DIR=/usr/share/datasets/fashion-mnist
 
 log() { printf '[setup] %s\n' "$*"; }

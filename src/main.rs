@@ -24,6 +24,9 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Write a checkpoint (or a reference checkpoint) as a `.bnas` deployment file and ONNX.
     Export(Box<commands::export::ExportArgs>),
+    /// The runtime against ONNX Runtime and libtorch fp32 on the same network: latency, memory,
+    /// per-layer time and the kernels' share of this machine's peak.
+    Bench(Box<commands::bench::BenchArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
     }
 }

@@ -1,4 +1,5 @@
-//! Command-line flags shared by the `bnas` and `bnas-run` tools: which network to build.
+//! Command-line flags shared by the `bnas` and `bnas-run` tools: which network to build, which
+//! data set, and how a benchmark runs.
 
 use std::path::PathBuf;
 
@@ -6,6 +7,21 @@ use bnas_models::{load_genotype, InputShape, NetworkConfig, Overrides, SpecError
 use clap::Args;
 
 use crate::data::DatasetKind;
+
+/// The forward passes of a benchmark: the `--batch`, `--iters` and `--warmup` flags of `bnas-run
+/// bench` and `bnas bench`.
+#[derive(Debug, Clone, Args)]
+pub struct PassArgs {
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Timed forward passes (per engine).
+    #[arg(long, default_value_t = 50)]
+    pub iters: usize,
+    /// Untimed forward passes first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+}
 
 /// Which data set: the `--data` and `--root` flags of `bnas-run eval` and of the trainer's
 /// `bnas search`, `bnas train` and `bnas eval`.

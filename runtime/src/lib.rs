@@ -38,6 +38,8 @@ pub mod kernels;
 mod model;
 pub mod plan;
 pub mod report;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use atomic_file::{write_atomic, AtomicFile};
 pub use device::{Backend, Device, GpuAdapter, GpuError};

@@ -2,22 +2,15 @@
 //! and clear errors (never panics) on bad models, images and flags.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use bnas_runtime::data::{self, DatasetKind, Split};
 use serde_json::Value;
+use support::{bnas_run, succeed};
+
+mod support;
 
 const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
-
-fn bnas_run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bnas-run")).args(args).output().expect("bnas-run starts")
-}
-
-fn succeed(args: &[&str]) -> String {
-    let out = bnas_run(args);
-    assert!(out.status.success(), "bnas-run {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
 
 /// A failing run: its stderr, which must not be a panic.
 fn fail(args: &[&str]) -> String {

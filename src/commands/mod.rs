@@ -1,5 +1,6 @@
 //! One module per `bnas` subcommand.
 
+pub mod bench;
 pub mod eval;
 pub mod export;
 pub mod search;

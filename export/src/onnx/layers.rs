@@ -63,7 +63,7 @@ pub(crate) fn nchw(shape: Shape) -> Vec<Dim> {
 /// `bnas_runtime::kernels`): the bit of output `o`, input `c` and tap `ky * k + kx` is bit
 /// `c % 64` of word `((o / PANEL) * taps * W + tap * W + c / 64) * PANEL + o % PANEL`, with
 /// `W = ceil(C / 64)`; bit 1 is +1. `None` if `words` has the wrong length.
-pub(crate) fn unpack_filters(words: &[u64], out: usize, inputs: usize, kernel: usize) -> Option<Vec<f32>> {
+pub fn unpack_filters(words: &[u64], out: usize, inputs: usize, kernel: usize) -> Option<Vec<f32>> {
     if filter_words(out, inputs, kernel)? != words.len() {
         return None;
     }

@@ -39,6 +39,7 @@ use onnx_protobuf::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
 use protobuf::{Message, MessageField};
 
 pub use error::OnnxError;
+pub use layers::unpack_filters;
 
 /// The opset of the default (`ai.onnx`) domain the graph uses.
 pub const OPSET: i64 = 17;

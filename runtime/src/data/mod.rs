@@ -24,7 +24,7 @@ use std::str::FromStr;
 pub use error::DataError;
 pub use loader::batch;
 pub use preprocess::{ColorMode, Preprocess, Resize};
-pub use raw_image::{decode_image, RawImage, MAX_SIDE};
+pub use raw_image::{decode_image, decode_image_bytes, RawImage, MAX_SIDE};
 
 /// The data set formats the readers understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,5 +1,6 @@
 //! Decoded 8-bit images, as data sets yield them and as image files decode to.
 
+use std::io::{BufRead, Cursor, Seek};
 use std::path::Path;
 
 use image::{DynamicImage, ImageReader, Limits};
@@ -49,7 +50,19 @@ impl RawImage {
 /// `convert("RGB")` does. Sides over [`MAX_SIDE`] are refused before decoding.
 pub fn decode_image(path: &Path) -> Result<RawImage, DataError> {
     let io_error = |source| DataError::Io { path: path.to_owned(), source };
-    let mut reader = ImageReader::open(path).map_err(io_error)?.with_guessed_format().map_err(io_error)?;
+    decode(ImageReader::open(path).map_err(io_error)?.with_guessed_format().map_err(io_error)?, path)
+}
+
+/// [`decode_image`] for an image already in memory, e.g. an upload; errors call it `name`.
+pub fn decode_image_bytes(bytes: &[u8], name: &Path) -> Result<RawImage, DataError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| DataError::Io { path: name.to_owned(), source })?;
+    decode(reader, name)
+}
+
+/// Decodes within the side limit.
+fn decode<R: BufRead + Seek>(mut reader: ImageReader<R>, path: &Path) -> Result<RawImage, DataError> {
     let mut limits = Limits::default();
     let max_side = u32::try_from(MAX_SIDE).unwrap_or(u32::MAX);
     limits.max_image_width = Some(max_side);

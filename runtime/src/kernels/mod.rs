@@ -22,6 +22,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 mod generic;
+pub mod peak;
 mod scalar;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,15 @@
 //! Human-readable reports shared by the `bnas` and `bnas-run` command lines: numbers, aligned
 //! text tables, the per-layer network summary, and printing.
 
+pub mod profile;
 mod summary;
 
 pub use summary::render_summary;
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+
+use crate::Prediction;
 
 /// One line of an evaluation's `--predictions` file (`bnas eval`, `bnas-run eval`), so that two
 /// engines' predictions can be compared example by example (`bnas-run compare`).
@@ -20,6 +23,23 @@ pub struct PredictionLine<'a> {
     pub pred: usize,
     /// The logits.
     pub logits: Cow<'a, [f32]>,
+}
+
+/// How many classes `bnas-run predict` and `bnas-run serve` return per image by default.
+pub const DEFAULT_TOP_K: usize = 5;
+
+/// The top-k classes of one image, or why it could not be classified: one element of
+/// `bnas-run predict --json`, and the body `bnas-run serve` answers `POST /v1/predict` with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ImagePrediction {
+    /// The image file; absent for an upload without a file name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The most probable classes first; empty when the image failed.
+    pub top_k: Vec<Prediction>,
+    /// Why the image could not be classified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Prints a report to stdout. A closed pipe (`bnas summary | head`) ends the output quietly

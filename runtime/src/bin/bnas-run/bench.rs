@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bnas_models::CostKind;
-use bnas_runtime::cpu::Observer;
+use bnas_runtime::cli::PassArgs;
 use bnas_runtime::plan::{Step, StepOp};
+use bnas_runtime::report::profile::{self, op_name, quantile};
 use bnas_runtime::report::{emit, si, Table};
 use clap::Args;
 use rand::rngs::StdRng;
@@ -20,32 +21,14 @@ use crate::RunArgs;
 pub struct BenchArgs {
     #[command(flatten)]
     run: RunArgs,
-    /// Samples per forward pass.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// Timed forward passes (and as many profiled ones for the per-layer times).
-    #[arg(long, default_value_t = 50)]
-    iters: usize,
-    /// Untimed forward passes first.
-    #[arg(long, default_value_t = 5)]
-    warmup: usize,
+    #[command(flatten)]
+    passes: PassArgs,
     /// Layers to list in the table, slowest first (all of them with --json).
     #[arg(long, default_value_t = 12)]
     top: usize,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
-}
-
-/// Per-step wall times of every timed pass.
-struct StepTimes {
-    times: Vec<Vec<Duration>>,
-}
-
-impl Observer for StepTimes {
-    fn step_done(&mut self, _step: &Step, _output: &[f32], elapsed: Duration) {
-        self.times.last_mut().expect("a pass was started").push(elapsed);
-    }
 }
 
 /// One layer's share of a pass.
@@ -81,58 +64,28 @@ struct BenchReport {
     layers: Vec<LayerTime>,
 }
 
-fn op_name(op: &StepOp) -> &'static str {
-    match op {
-        StepOp::BinaryConv(_) => "binary conv",
-        StepOp::FloatConv(_) => "float conv",
-        StepOp::MaxPool(_) => "max pool",
-        StepOp::AvgPool(_) => "avg pool",
-        StepOp::Add => "add",
-        StepOp::Concat(_) => "concat",
-        StepOp::GlobalAvgPool { .. } => "global pool",
-        StepOp::Linear(_) => "linear",
-        StepOp::Zeros => "zeros",
-    }
-}
-
-/// The `q`-quantile (0..=1) of `values`, nearest rank.
-fn quantile(values: &mut [Duration], q: f64) -> Duration {
-    values.sort_unstable();
-    let rank = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
-}
-
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.batch > 0 && args.iters > 0, "--batch and --iters must be at least 1");
+    anyhow::ensure!(args.passes.batch > 0 && args.passes.iters > 0, "--batch and --iters must be at least 1");
     let model = args.run.load()?;
     let mut rng = StdRng::seed_from_u64(0);
-    let values = args.batch.checked_mul(model.input_len()).context("--batch is too large")?;
+    let values = args.passes.batch.checked_mul(model.input_len()).context("--batch is too large")?;
     let mut input = Vec::new();
     input.try_reserve_exact(values).ok().context("--batch is too large for this machine's memory")?;
     input.extend((0..values).map(|_| -> f32 { StandardNormal.sample(&mut rng) }));
-    for _ in 0..args.warmup {
-        model.run_batch(&input, args.batch)?;
+    for _ in 0..args.passes.warmup {
+        model.run_batch(&input, args.passes.batch)?;
     }
-    let mut passes = Vec::with_capacity(args.iters);
-    for _ in 0..args.iters {
+    let mut passes = Vec::with_capacity(args.passes.iters);
+    for _ in 0..args.passes.iters {
         let started = Instant::now();
-        model.run_batch(&input, args.batch)?;
+        model.run_batch(&input, args.passes.batch)?;
         passes.push(started.elapsed());
     }
-    // The per-layer profile comes from separate passes: on the GPU, each step is then submitted
-    // and waited for on its own, which a latency pass must not pay for.
-    let mut observer = StepTimes { times: Vec::with_capacity(args.iters) };
-    for _ in 0..args.iters {
-        observer.times.push(Vec::with_capacity(model.plan().steps.len()));
-        model.run_observed(&input, args.batch, Some(&mut observer))?;
-    }
+    let step_medians = profile::step_medians(&model, &input, args.passes.batch, args.passes.iters)?;
     let steps = &model.plan().steps;
-    let step_medians: Vec<Duration> = (0..steps.len())
-        .map(|i| quantile(&mut observer.times.iter().map(|pass| pass[i]).collect::<Vec<_>>(), 0.5))
-        .collect();
     let step_total: Duration = step_medians.iter().sum();
-    let batch = args.batch as u64;
+    let batch = args.passes.batch as u64;
     let rate = |kind: fn(&StepOp) -> bool, macs: fn(&Step) -> u64| {
         let (mut macs_sum, mut time) = (0u64, Duration::ZERO);
         for (step, t) in steps.iter().zip(&step_medians).filter(|(s, _)| kind(&s.op)) {
@@ -147,11 +100,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         model: args.run.model.display().to_string(),
         backend: model.backend().to_string(),
         threads: model.threads(),
-        batch: args.batch,
-        iters: args.iters,
+        batch: args.passes.batch,
+        iters: args.passes.iters,
         median_ms: median.as_secs_f64() * 1e3,
         p90_ms: quantile(&mut passes, 0.9).as_secs_f64() * 1e3,
-        images_per_s: args.batch as f64 / median.as_secs_f64(),
+        images_per_s: args.passes.batch as f64 / median.as_secs_f64(),
         float_macs: spec.total(CostKind::FloatMac),
         binary_macs: spec.total(CostKind::BinaryMac),
         ops: spec.ops(),

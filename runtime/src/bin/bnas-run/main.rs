@@ -5,7 +5,10 @@ mod bench;
 mod compare;
 mod eval;
 mod init;
+mod peak;
 mod predict;
+#[cfg(feature = "serve")]
+mod serve;
 mod summary;
 
 use std::path::PathBuf;
@@ -37,6 +40,11 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Write a random-weight model (random BatchNorm statistics too), for benchmarks and tests.
     Init(init::InitArgs),
+    /// This machine's single-core XOR+popcount and FP32 FMA peaks.
+    Peak(peak::PeakArgs),
+    /// Answer predictions over HTTP, batching concurrent requests.
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
 }
 
 /// The flags of every command that runs a model.
@@ -80,6 +88,9 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::Init(args) => init::run(&args),
+        Command::Peak(args) => peak::run(&args),
         Command::Compare(args) => compare::run(&args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(&args),
     }
 }

@@ -3,10 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use bnas_runtime::data::decode_image;
-use bnas_runtime::report::{emit, Table};
+use bnas_runtime::report::{emit, ImagePrediction, Table, DEFAULT_TOP_K};
 use bnas_runtime::{Model, Prediction};
 use clap::Args;
-use serde::Serialize;
 
 use crate::RunArgs;
 
@@ -19,21 +18,11 @@ pub struct PredictArgs {
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// How many classes to show per image.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_TOP_K)]
     top_k: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// The result for one file: its top-k classes, or why it could not be classified.
-#[derive(Debug, Serialize)]
-struct FileResult {
-    file: String,
-    /// Empty when the file failed.
-    top_k: Vec<Prediction>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 fn classify(model: &Model, path: &Path, k: usize) -> anyhow::Result<Vec<Prediction>> {
@@ -44,14 +33,14 @@ fn classify(model: &Model, path: &Path, k: usize) -> anyhow::Result<Vec<Predicti
 /// Runs the command. Every file is tried; the exit status is an error if any failed.
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     let model = args.run.load()?;
-    let results: Vec<FileResult> = args
+    let results: Vec<ImagePrediction> = args
         .images
         .iter()
         .map(|path| {
-            let file = path.display().to_string();
+            let file = Some(path.display().to_string());
             match classify(&model, path, args.top_k) {
-                Ok(top_k) => FileResult { file, top_k, error: None },
-                Err(e) => FileResult { file, top_k: Vec::new(), error: Some(format!("{e:#}")) },
+                Ok(top_k) => ImagePrediction { file, top_k, error: None },
+                Err(e) => ImagePrediction { file, top_k: Vec::new(), error: Some(format!("{e:#}")) },
             }
         })
         .collect();
@@ -60,15 +49,16 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     } else {
         let mut table = Table::new(&["file", "rank", "class", "label", "probability"], 4);
         for result in &results {
+            let name = result.file.as_deref().unwrap_or_default();
             for (rank, p) in result.top_k.iter().enumerate() {
-                let file = if rank == 0 { result.file.clone() } else { String::new() };
+                let file = if rank == 0 { name.to_owned() } else { String::new() };
                 let cells = [file, (rank + 1).to_string(), p.index.to_string(), p.label.clone()];
                 table.row(cells.into_iter().chain([format!("{:.4}", p.score)]).collect());
             }
             match &result.error {
                 // I/O and decoding errors already name the file.
-                Some(error) if error.contains(&result.file) => eprintln!("error: {error}"),
-                Some(error) => eprintln!("error: {}: {error}", result.file),
+                Some(error) if error.contains(name) => eprintln!("error: {error}"),
+                Some(error) => eprintln!("error: {name}: {error}"),
                 None => {}
             }
         }

@@ -47,16 +47,8 @@ impl PanelRow for Avx2Row {
         // SAFETY: the caller guarantees AVX2.
         unsafe {
             let a = _mm256_set1_epi64x(a as i64);
-            let lookup = _mm256_setr_epi8(
-                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, //
-                0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-            );
-            let nibble = _mm256_set1_epi8(0x0f);
             for (acc, w) in acc.iter_mut().zip(row.0) {
-                let v = _mm256_xor_si256(a, w);
-                let low = _mm256_shuffle_epi8(lookup, _mm256_and_si256(v, nibble));
-                let high = _mm256_shuffle_epi8(lookup, _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble));
-                *acc = _mm256_add_epi8(*acc, _mm256_add_epi8(low, high));
+                *acc = xor_popcount_bytes_add(*acc, a, w);
             }
         }
         acc
@@ -82,6 +74,27 @@ impl PanelRow for Avx2Row {
             _mm256_storeu_si256(out.cast(), low);
             _mm256_storeu_si256(out.add(8).cast(), high);
         }
+    }
+}
+
+/// `acc + popcount(a ^ w)` per byte: a nibble lookup (`vpshufb`) on each half of every byte.
+/// Shared with the peak measurement, so that the peak is this kernel's own instruction mix.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[inline(always)]
+pub(in crate::kernels) unsafe fn xor_popcount_bytes_add(acc: __m256i, a: __m256i, w: __m256i) -> __m256i {
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        let lookup = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, //
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+        );
+        let nibble = _mm256_set1_epi8(0x0f);
+        let v = _mm256_xor_si256(a, w);
+        let low = _mm256_shuffle_epi8(lookup, _mm256_and_si256(v, nibble));
+        let high = _mm256_shuffle_epi8(lookup, _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble));
+        _mm256_add_epi8(acc, _mm256_add_epi8(low, high))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub(super) mod avx2;
 pub(super) mod avx512;
+pub(super) mod peak;
 
 /// Whether this CPU runs [`avx2`].
 pub(super) fn avx2_detected() -> bool {

@@ -207,8 +207,15 @@ impl BnasFile {
         let metadata = Metadata::from_json(graph)?;
         let index = Index::parse(index_bytes, header.index.offset, header.data.length)?;
         let file = BnasFile { storage: Arc::new(storage), metadata, index, data_start };
-        for info in file.tensors().iter().filter(|t| t.dtype.is_filters()) {
-            check_padding_bits(&info.name, &file.filters(&info.name)?, info.shape[1])?;
+        for info in file.tensors() {
+            match info.dtype {
+                Dtype::BinaryFilters => {
+                    check_padding_bits(&info.name, &file.filters(&info.name)?, info.shape[1])?
+                }
+                // Panels re-laid out from dense bits have no padding bits: only the stored tail.
+                Dtype::DenseFilters => drop(file.dense_words(info)?),
+                _ => {}
+            }
         }
         Ok(file)
     }
@@ -280,27 +287,13 @@ impl BnasFile {
     /// place when stored so, re-laid out from the bit-dense storage otherwise.
     pub fn filters(&self, name: &str) -> Result<Words, FormatError> {
         let info = self.info(name)?;
-        let range = self.byte_range(info)?;
-        let words = |storage| {
-            Words::view_or_decode(storage, range, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-        };
         match info.dtype {
-            Dtype::BinaryFilters => Ok(words(&self.storage)),
+            Dtype::BinaryFilters => Ok(self.stored_words(info)?),
             Dtype::DenseFilters => {
                 let &[o, c, k, _] = &info.shape[..] else {
                     unreachable!("the index checked the filter shape")
                 };
-                let dense = words(&self.storage);
-                let used = (o * c * k * k) % 64;
-                if let Some(&last) = dense.last().filter(|_| used != 0) {
-                    if last >> used != 0 {
-                        return Err(FormatError::NonzeroPaddingBits {
-                            name: name.to_owned(),
-                            word: dense.len() - 1,
-                        });
-                    }
-                }
-                let panels = crate::kernels::panels_from_dense(&dense, o, c, k);
+                let panels = crate::kernels::panels_from_dense(&self.dense_words(info)?, o, c, k);
                 Ok(TensorData { repr: Repr::Owned(panels) })
             }
             found => Err(FormatError::WrongDtype {
@@ -309,6 +302,30 @@ impl BnasFile {
                 found,
             }),
         }
+    }
+
+    /// A tensor's stored bytes as little-endian u64 words.
+    fn stored_words(&self, info: &TensorInfo) -> Result<Words, FormatError> {
+        let range = self.byte_range(info)?;
+        Ok(Words::view_or_decode(&self.storage, range, |b| {
+            u64::from_le_bytes(b.try_into().unwrap_or_default())
+        }))
+    }
+
+    /// The stored words of bit-dense filters, after checking that the bits after the last
+    /// element are 0.
+    fn dense_words(&self, info: &TensorInfo) -> Result<Words, FormatError> {
+        let dense = self.stored_words(info)?;
+        let used = info.shape.iter().product::<usize>() % 64;
+        if let Some(&last) = dense.last().filter(|_| used != 0) {
+            if last >> used != 0 {
+                return Err(FormatError::NonzeroPaddingBits {
+                    name: info.name.clone(),
+                    word: dense.len() - 1,
+                });
+            }
+        }
+        Ok(dense)
     }
 
     /// [`filters`](Self::filters), after checking that the logical shape `[O, C, K, K]` is `shape`.

@@ -124,12 +124,12 @@ fn im2col(w: &crate::plan::Window, packed: &[u64], first: usize, rows: usize, co
     columns.clear();
     columns.resize(rows * w.taps() * words, 0);
     for (r, row) in columns.chunks_exact_mut(w.taps() * words).enumerate() {
-        for (tap, pixel) in w.valid_taps(first + r) {
+        w.for_each_valid_tap(first + r, |tap, pixel| {
             let src = &packed[pixel * words..][..words];
             // Rows hold a few words: a plain loop beats a memcpy call.
             for (dst, &word) in row[tap * words..][..words].iter_mut().zip(src) {
                 *dst = word;
             }
-        }
+        });
     }
 }

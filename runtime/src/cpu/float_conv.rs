@@ -1,53 +1,48 @@
-//! Float convolution on the CPU: input transform (BatchNorm, ReLU or sign), im2col in the
-//! weights' `(c, ky, kx)` order, a GEMM from `matrixmultiply`, then bias, BatchNorm and ReLU.
+//! Float convolution on the CPU: input transform (BatchNorm, ReLU or sign), the indirect conv
+//! GEMM of [`crate::kernels::float_conv`] on pre-packed weights, then bias, BatchNorm and ReLU.
 
 use rayon::prelude::*;
 
+use crate::kernels::float_conv::{conv_gemm, ConvGemm, PADDING};
+use crate::kernels::Isa;
 use crate::plan::{FloatConv, Window};
 
-/// Output pixels per parallel task: each task packs the whole weight matrix for its GEMM, so
-/// tasks are as few as the threads allow, within bounds that keep the im2col block small.
-fn rows_per_task(rows: usize) -> usize {
-    rows.div_ceil(rayon::current_num_threads()).clamp(32, 512)
+/// Output pixels per parallel task: an even share of the rows per thread, capped so that a
+/// task's input rows (`depth` floats each) stay near 256 KiB, the size of a core's L2 share.
+fn rows_per_task(rows: usize, depth: usize) -> usize {
+    let cap = (64 * 1024 / depth.max(1)).max(64);
+    rows.div_ceil(rayon::current_num_threads()).clamp(1, cap)
 }
 
 /// Runs the conv on NHWC `input`; writes NHWC `output`. `scratch` holds the transformed input.
-pub(super) fn run(conv: &FloatConv, input: &[f32], batch: usize, scratch: &mut Vec<f32>, output: &mut [f32]) {
+pub(super) fn run(
+    conv: &FloatConv,
+    isa: Isa,
+    input: &[f32],
+    batch: usize,
+    scratch: &mut Vec<f32>,
+    output: &mut [f32],
+) {
     let w = &conv.window;
     let input = transform_input(conv, &input[..batch * w.input_pixels() * w.in_channels], scratch);
     let rows = batch * w.output_pixels();
-    let depth = w.in_channels * w.taps();
     let output = &mut output[..rows * w.out_channels];
-    // The GEMM reads the weight through a raw pointer: this is the length its SAFETY rests on.
-    assert_eq!(conv.weight.len(), w.out_channels * depth, "float conv weight must be [out, in, k, k]");
-    let task_rows = rows_per_task(rows);
+    let task_rows = rows_per_task(rows, w.in_channels * w.taps());
     output.par_chunks_mut(task_rows * w.out_channels).enumerate().for_each_init(
-        Vec::new,
-        |columns, (task, out)| {
+        || (Vec::new(), Vec::new()),
+        |(sources, packed), (task, out)| {
             let first = task * task_rows;
             let n = out.len() / w.out_channels;
-            im2col(w, input, first, n, columns);
-            // SAFETY: `columns` is n x depth row-major, the weight is out_channels x depth row-major
-            // (read transposed through its strides) and `out` is n x out_channels row-major; all
-            // three lengths match those dimensions.
-            unsafe {
-                matrixmultiply::sgemm(
-                    n,
-                    depth,
-                    w.out_channels,
-                    1.0,
-                    columns.as_ptr(),
-                    depth as isize,
-                    1,
-                    conv.weight.as_ptr(),
-                    1,
-                    depth as isize,
-                    0.0,
-                    out.as_mut_ptr(),
-                    w.out_channels as isize,
-                    1,
-                );
-            }
+            tap_sources(w, first, n, sources);
+            let gemm = ConvGemm {
+                input,
+                channels: w.in_channels,
+                sources,
+                taps: w.taps(),
+                panels: &conv.panels,
+                out_channels: w.out_channels,
+            };
+            conv_gemm(isa, &gemm, packed, out);
             for y in out.chunks_exact_mut(w.out_channels) {
                 finish(conv, y);
             }
@@ -71,7 +66,7 @@ fn finish(conv: &FloatConv, y: &mut [f32]) {
 }
 
 /// The input after BatchNorm and ReLU, or after sign (+1 / -1) for compat convs. Zero padding
-/// is applied afterwards, by im2col.
+/// is applied afterwards, by the GEMM's padded taps.
 fn transform_input<'a>(conv: &FloatConv, input: &'a [f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
     if conv.input_bn.is_none() && !conv.input_relu && conv.binarize.is_none() {
         return input;
@@ -99,18 +94,13 @@ fn transform_input<'a>(conv: &FloatConv, input: &'a [f32], scratch: &'a mut Vec<
     scratch
 }
 
-/// Rows `first..first + rows` of the im2col matrix: column `(c * k + ky) * k + kx`, the order
-/// of an `[out, in, k, k]` weight's row; padded taps are 0.
-fn im2col(w: &Window, input: &[f32], first: usize, rows: usize, columns: &mut Vec<f32>) {
+/// For output pixels `first..first + rows`, the input offset each tap reads (`rows x taps`), or
+/// [`PADDING`] where the tap falls on zero padding.
+fn tap_sources(w: &Window, first: usize, rows: usize, sources: &mut Vec<usize>) {
     let taps = w.taps();
-    columns.clear();
-    columns.resize(rows * w.in_channels * taps, 0.0);
-    for (r, row) in columns.chunks_exact_mut(w.in_channels * taps).enumerate() {
-        for (tap, pixel) in w.valid_taps(first + r) {
-            let src = &input[pixel * w.in_channels..][..w.in_channels];
-            for (c, &x) in src.iter().enumerate() {
-                row[c * taps + tap] = x;
-            }
-        }
+    sources.clear();
+    sources.resize(rows * taps, PADDING);
+    for (r, row) in sources.chunks_exact_mut(taps).enumerate() {
+        w.for_each_valid_tap(first + r, |tap, pixel| row[tap] = pixel * w.in_channels);
     }
 }

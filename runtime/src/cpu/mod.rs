@@ -1,5 +1,5 @@
-//! The CPU backend: runs a [`Plan`] with the SIMD kernels of [`crate::kernels`], the float GEMM
-//! of `matrixmultiply`, and rayon for threads (the caller's pool).
+//! The CPU backend: runs a [`Plan`] with the SIMD kernels of [`crate::kernels`] (binary and
+//! float convolutions) and rayon for threads (the caller's pool).
 
 mod binary_conv;
 mod float_conv;
@@ -77,8 +77,15 @@ pub fn binary_conv(
 
 /// Runs one float conv on NHWC `input` of `batch` samples into NHWC `output`; `scratch` holds
 /// the transformed input. Runs on the current rayon pool.
-pub fn float_conv(conv: &FloatConv, input: &[f32], batch: usize, scratch: &mut Vec<f32>, output: &mut [f32]) {
-    float_conv::run(conv, input, batch, scratch, output);
+pub fn float_conv(
+    conv: &FloatConv,
+    isa: Isa,
+    input: &[f32],
+    batch: usize,
+    scratch: &mut Vec<f32>,
+    output: &mut [f32],
+) {
+    float_conv::run(conv, isa, input, batch, scratch, output);
 }
 
 /// Runs `plan` on an NCHW input of `arena.batch()` samples (already checked for size) and
@@ -108,7 +115,9 @@ pub fn execute<'a>(
             StepOp::BinaryConv(conv) => {
                 binary_conv(conv, isa, inputs[0], batch, &mut arena.packed, &mut output)
             }
-            StepOp::FloatConv(conv) => float_conv(conv, inputs[0], batch, &mut arena.scratch, &mut output),
+            StepOp::FloatConv(conv) => {
+                float_conv(conv, isa, inputs[0], batch, &mut arena.scratch, &mut output)
+            }
             StepOp::MaxPool(window) => pool::run(window, pool::Reduce::Max, inputs[0], batch, &mut output),
             StepOp::AvgPool(window) => pool::run(window, pool::Reduce::Mean, inputs[0], batch, &mut output),
             StepOp::Add => tensor_ops::add(&inputs, &mut output[..out_pixels * step.shape.channels]),

@@ -21,6 +21,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+pub mod float_conv;
+mod float_tile;
 mod generic;
 pub mod peak;
 mod scalar;
@@ -156,7 +158,7 @@ impl PanelLayout {
 pub enum Isa {
     /// Portable Rust, any CPU.
     Scalar,
-    /// x86-64 AVX2: popcount by a nibble lookup (`vpshufb`) and `vpsadbw`.
+    /// x86-64 AVX2 (with FMA): popcount by a nibble lookup (`vpshufb`) and `vpsadbw`.
     Avx2,
     /// x86-64 AVX-512F with VPOPCNTDQ: 512-bit popcount.
     Avx512,

@@ -1,6 +1,8 @@
 //! Portable kernels: the reference every SIMD path is tested against, and the fallback on CPUs
 //! without one.
 
+use super::float_conv::ConvGemm;
+use super::float_tile::{self, Lanes};
 use super::generic::{self, PanelRow};
 use super::{words_for, PANEL, WORD_BITS};
 
@@ -86,4 +88,53 @@ pub(super) unsafe fn xnor_gemm(
 ) {
     // SAFETY: forwarded from the caller; ScalarRow needs no CPU feature.
     unsafe { generic::xnor_gemm::<ScalarRow, MR>(a, rows, depth, panels, panel_count, out) }
+}
+
+/// Float rows per register block.
+const FLOAT_ROWS: usize = 4;
+
+/// 16 float lanes as an array.
+#[derive(Clone, Copy)]
+struct ScalarLanes([f32; PANEL]);
+
+impl Lanes for ScalarLanes {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Self([0.0; PANEL])
+    }
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> Self {
+        // SAFETY: the caller guarantees 16 readable floats; [f32; 16] has f32's alignment.
+        Self(unsafe { ptr.cast::<[f32; PANEL]>().read() })
+    }
+
+    #[inline(always)]
+    unsafe fn add(mut a: Self, b: Self) -> Self {
+        a.0.iter_mut().zip(b.0).for_each(|(a, b)| *a += b);
+        a
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(x: f32, w: Self, mut acc: Self) -> Self {
+        for (acc, w) in acc.0.iter_mut().zip(w.0) {
+            *acc = x.mul_add(w, *acc);
+        }
+        acc
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, out: *mut f32) {
+        // SAFETY: the caller guarantees 16 writable floats; [f32; 16] has f32's alignment.
+        unsafe { out.cast::<[f32; PANEL]>().write(self.0) }
+    }
+}
+
+/// [`super::float_conv::conv_gemm`] in portable Rust.
+///
+/// # Safety
+/// `gemm` and `out` passed that function's checks.
+pub(super) unsafe fn conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller; ScalarLanes needs no CPU feature.
+    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, packed, out) }
 }

@@ -25,7 +25,7 @@ fn covered_isas() -> Vec<Isa> {
 
 /// The shared harness: runs `kernel` under every covered ISA and asserts each result equals
 /// scalar's, which it returns for checks against a naive expectation.
-fn assert_isas_agree<T: PartialEq + Debug>(case: &str, kernel: impl Fn(Isa) -> T) -> T {
+pub(super) fn assert_isas_agree<T: PartialEq + Debug>(case: &str, kernel: impl Fn(Isa) -> T) -> T {
     let reference = kernel(Isa::Scalar);
     for isa in covered_isas().into_iter().filter(|&isa| isa != Isa::Scalar) {
         assert_eq!(kernel(isa), reference, "{isa} differs from scalar on {case}");

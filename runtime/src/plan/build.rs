@@ -7,6 +7,7 @@ use super::fold::BatchNormParams;
 use super::{BinaryConv, ConcatPart, FloatConv, Linear, PaddingCorrection, Plan, Step, StepOp, Window};
 use crate::error::RuntimeError;
 use crate::format::{alpha_name, BnasFile, Floats};
+use crate::kernels::float_conv;
 
 impl Plan {
     /// Plans the live layers of `spec` with the weights of `file`; `bn_eps` is the BatchNorm
@@ -193,12 +194,16 @@ fn conv_op(
                 }
                 (_, false) => None,
             };
+            let weight = finite(file, &conv.weight, &weight_shape)?;
+            let panels =
+                float_conv::pack_filters(&weight, window.out_channels, window.in_channels, window.kernel);
             StepOp::FloatConv(FloatConv {
                 window,
                 input_bn: if compat { None } else { input_bn.map(|bn| bn.params().affine()) },
                 input_relu: conv.input_relu,
                 binarize,
-                weight: finite(file, &conv.weight, &weight_shape)?,
+                weight,
+                panels,
                 bias,
                 output_bn: output_bn.map(|bn| bn.params().affine()),
                 relu: conv.output_relu,

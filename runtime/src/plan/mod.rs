@@ -87,21 +87,38 @@ impl Window {
         (out * self.stride + k * self.dilation).checked_sub(self.padding).filter(|&i| i < size)
     }
 
-    /// The taps of output pixel `row` (counted over the whole batch) that read real input, as
-    /// (tap `ky * kernel + kx`, input pixel counted over the whole batch); padded taps are left
-    /// out.
-    pub fn valid_taps(&self, row: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    /// Calls `f(tap, pixel)` for each tap of output pixel `row` (counted over the whole batch)
+    /// that reads real input, in tap order: tap `ky * kernel + kx`, input pixel counted over the
+    /// whole batch. Padded taps are skipped.
+    #[inline]
+    pub fn for_each_valid_tap(&self, row: usize, mut f: impl FnMut(usize, usize)) {
         let (in_h, in_w) = self.input;
         let (sample, pixel) = (row / self.output_pixels(), row % self.output_pixels());
         let (oy, ox) = (pixel / self.output.1, pixel % self.output.1);
-        (0..self.kernel).filter_map(move |ky| self.source(oy, ky, in_h).map(|iy| (ky, iy))).flat_map(
-            move |(ky, iy)| {
-                (0..self.kernel).filter_map(move |kx| {
-                    let ix = self.source(ox, kx, in_w)?;
-                    Some((ky * self.kernel + kx, (sample * in_h + iy) * in_w + ix))
-                })
-            },
-        )
+        let (ky_valid, kx_valid) = (self.valid_offsets(oy, in_h), self.valid_offsets(ox, in_w));
+        let top_left = (sample * in_h + oy * self.stride) * in_w + ox * self.stride;
+        for ky in ky_valid {
+            for kx in kx_valid.clone() {
+                // In range: valid_offsets keeps the row and column inside the input.
+                f(
+                    ky * self.kernel + kx,
+                    top_left + (ky * in_w + kx) * self.dilation - self.padding * (in_w + 1),
+                );
+            }
+        }
+    }
+
+    /// The kernel offsets `k` at which output position `out` reads a real input row (or
+    /// column) of a `size`-long axis: those [`Window::source`] maps to `Some`, a contiguous
+    /// range.
+    fn valid_offsets(&self, out: usize, size: usize) -> std::ops::Range<usize> {
+        let start = out * self.stride;
+        // Dilation 1 (almost every conv) needs no division.
+        let offsets =
+            |distance: usize| if self.dilation == 1 { distance } else { distance.div_ceil(self.dilation) };
+        let first = offsets(self.padding.saturating_sub(start));
+        let end = offsets((size + self.padding).saturating_sub(start)).min(self.kernel);
+        first..end.max(first)
     }
 
     /// Kernel taps, `kernel * kernel`.
@@ -185,6 +202,8 @@ pub struct FloatConv {
     pub binarize: Option<Binarize>,
     /// Weights, `[out, in, k, k]`.
     pub weight: Floats,
+    /// The same weights packed for the CPU kernel ([`crate::kernels::float_conv::pack_filters`]).
+    pub panels: Vec<f32>,
     /// Bias, `[out]`.
     pub bias: Option<Floats>,
     /// Output BatchNorm.
@@ -204,4 +223,43 @@ pub struct Linear {
     pub weight: Floats,
     /// `[out]`.
     pub bias: Floats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn valid_taps_are_those_that_source_maps_inside_the_input() {
+        for (kernel, stride, padding, dilation) in
+            [(3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 4, 2), (2, 2, 0, 1), (7, 3, 3, 1)]
+        {
+            let input = (9, 7);
+            let out = |size: usize| (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+            let w = Window {
+                in_channels: 1,
+                out_channels: 1,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                input,
+                output: (out(input.0), out(input.1)),
+            };
+            for row in 0..2 * w.output_pixels() {
+                let (sample, pixel) = (row / w.output_pixels(), row % w.output_pixels());
+                let (oy, ox) = (pixel / w.output.1, pixel % w.output.1);
+                let want: Vec<(usize, usize)> = (0..kernel * kernel)
+                    .filter_map(|tap| {
+                        let iy = w.source(oy, tap / kernel, input.0)?;
+                        let ix = w.source(ox, tap % kernel, input.1)?;
+                        Some((tap, (sample * input.0 + iy) * input.1 + ix))
+                    })
+                    .collect();
+                let mut got = Vec::new();
+                w.for_each_valid_tap(row, |tap, pixel| got.push((tap, pixel)));
+                assert_eq!(got, want, "k{kernel} s{stride} p{padding} d{dilation} row {row}");
+            }
+        }
+    }
 }

@@ -1,0 +1,113 @@
+//! The float conv GEMM on x86-64: 16 lanes are two ymm registers (AVX2 + FMA) or one zmm
+//! register (AVX-512F); both use `vfmadd231ps`, one rounding per term like the portable path.
+
+use std::arch::x86_64::*;
+
+use crate::kernels::float_conv::ConvGemm;
+use crate::kernels::float_tile::{self, Lanes};
+
+/// AVX2 register block: 6 rows x 2 ymm accumulators plus 2 ymm of weights and a broadcast, 15 of
+/// the 16 registers.
+const AVX2_ROWS: usize = 6;
+
+/// AVX-512 register block: 6 rows x 2 panels of zmm accumulators plus 2 of weights and a
+/// broadcast (more rows measured no faster, and waste more on the last block of a small layer).
+const AVX512_ROWS: usize = 6;
+
+/// 16 lanes as two ymm registers.
+#[derive(Clone, Copy)]
+struct Avx2Lanes([__m256; 2]);
+
+impl Lanes for Avx2Lanes {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { Self([_mm256_setzero_ps(); 2]) }
+    }
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> Self {
+        // SAFETY: the caller guarantees 16 readable floats and AVX2; loadu has no alignment need.
+        unsafe { Self([_mm256_loadu_ps(ptr), _mm256_loadu_ps(ptr.add(8))]) }
+    }
+
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { Self([_mm256_add_ps(a.0[0], b.0[0]), _mm256_add_ps(a.0[1], b.0[1])]) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(x: f32, w: Self, acc: Self) -> Self {
+        // SAFETY: the caller guarantees AVX2 and FMA.
+        unsafe {
+            let x = _mm256_set1_ps(x);
+            Self([_mm256_fmadd_ps(x, w.0[0], acc.0[0]), _mm256_fmadd_ps(x, w.0[1], acc.0[1])])
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, out: *mut f32) {
+        // SAFETY: the caller guarantees 16 writable floats and AVX2; storeu is unaligned.
+        unsafe {
+            _mm256_storeu_ps(out, self.0[0]);
+            _mm256_storeu_ps(out.add(8), self.0[1]);
+        }
+    }
+}
+
+/// 16 lanes as one zmm register.
+#[derive(Clone, Copy)]
+struct Avx512Lanes(__m512);
+
+impl Lanes for Avx512Lanes {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { Self(_mm512_setzero_ps()) }
+    }
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> Self {
+        // SAFETY: the caller guarantees 16 readable floats and AVX-512F; loadu is unaligned.
+        unsafe { Self(_mm512_loadu_ps(ptr)) }
+    }
+
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { Self(_mm512_add_ps(a.0, b.0)) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(x: f32, w: Self, acc: Self) -> Self {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { Self(_mm512_fmadd_ps(_mm512_set1_ps(x), w.0, acc.0)) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, out: *mut f32) {
+        // SAFETY: the caller guarantees 16 writable floats and AVX-512F; storeu is unaligned.
+        unsafe { _mm512_storeu_ps(out, self.0) }
+    }
+}
+
+/// [`crate::kernels::float_conv::conv_gemm`] with AVX2 and FMA.
+///
+/// # Safety
+/// `gemm` and `out` passed that function's checks; the CPU supports AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(in crate::kernels) unsafe fn avx2_conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller, who guarantees the features Avx2Lanes uses.
+    unsafe { float_tile::conv_gemm::<Avx2Lanes, AVX2_ROWS, 1>(gemm, packed, out) }
+}
+
+/// [`crate::kernels::float_conv::conv_gemm`] with AVX-512F.
+///
+/// # Safety
+/// `gemm` and `out` passed that function's checks; the CPU supports AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(in crate::kernels) unsafe fn avx512_conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller, who guarantees the features Avx512Lanes uses.
+    unsafe { float_tile::conv_gemm::<Avx512Lanes, AVX512_ROWS, 2>(gemm, packed, out) }
+}

@@ -56,9 +56,7 @@ pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize, out
                 counts,
                 |row, base, counts| {
                     let y = &mut out[row * out_channels..][..out_channels];
-                    for (((y, &base), &count), &a) in y.iter_mut().zip(base).zip(counts).zip(alpha) {
-                        *y = (a * (base - 2 * count as i32) as f32).max(floor);
-                    }
+                    kernels::scale_counts(isa, base, counts, alpha, floor, y);
                 },
             );
         },
@@ -104,11 +102,10 @@ fn dots(
     let a = if w.kernel == 1 && w.stride == 1 && w.padding == 0 {
         &packed[first * words..(first + rows) * words]
     } else {
-        im2col(w, packed, first, rows, columns);
-        &columns[..]
+        im2col(w, packed, first, rows, columns)
     };
-    counts.clear();
-    counts.resize(rows * panels * PANEL, 0);
+    // The GEMM writes every count: the buffer needs no clearing.
+    let counts = grown(counts, rows * panels * PANEL);
     kernels::xnor_gemm(isa, a, rows, depth, &conv.filters, panels, counts);
     let per_sample = w.output_pixels();
     for r in 0..rows {
@@ -119,17 +116,36 @@ fn dots(
 }
 
 /// Gathers the packed taps of output rows `first..first + rows`; padded taps are zero words.
-fn im2col(w: &crate::plan::Window, packed: &[u64], first: usize, rows: usize, columns: &mut Vec<u64>) {
+fn im2col<'a>(
+    w: &crate::plan::Window,
+    packed: &[u64],
+    first: usize,
+    rows: usize,
+    columns: &'a mut Vec<u64>,
+) -> &'a [u64] {
     let words = words_for(w.in_channels);
-    columns.clear();
-    columns.resize(rows * w.taps() * words, 0);
+    let columns = grown(columns, rows * w.taps() * words);
     for (r, row) in columns.chunks_exact_mut(w.taps() * words).enumerate() {
+        // Zeroed row by row (hot in cache) for the padded taps.
+        row.fill(0);
         w.for_each_valid_tap(first + r, |tap, pixel| {
-            let src = &packed[pixel * words..][..words];
-            // Rows hold a few words: a plain loop beats a memcpy call.
-            for (dst, &word) in row[tap * words..][..words].iter_mut().zip(src) {
-                *dst = word;
+            let (dst, src) = (&mut row[tap * words..][..words], &packed[pixel * words..][..words]);
+            // Most rows are one word: a plain move beats a memcpy call.
+            if words == 1 {
+                dst[0] = src[0];
+            } else {
+                dst.copy_from_slice(src);
             }
         });
     }
+    columns
+}
+
+/// The first `len` elements of `buffer`, grown (with zeros) if it is shorter; the old contents
+/// are left in place for the caller to overwrite.
+fn grown<T: Copy + Default>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buffer.len() < len {
+        buffer.resize(len, T::default());
+    }
+    &mut buffer[..len]
 }

@@ -352,3 +352,26 @@ pub fn xnor_gemm(
         Isa::Avx2 | Isa::Avx512 => unreachable!("asserted supported"),
     }
 }
+
+/// The binary conv's output transform on one pixel: `y[o] = max(alpha[o] * (base[o] - 2 *
+/// counts[o]), floor)` for every `o < y.len()`, the dot product `base - 2 * popcount` converted
+/// exactly to f32 (|dot| < 2^24) and scaled with one rounding. Every ISA is bit-identical.
+///
+/// # Panics
+/// If `base`, `counts` or `alpha` is shorter than `y`, or `isa` is not supported here.
+pub fn scale_counts(isa: Isa, base: &[i32], counts: &[u32], alpha: &[f32], floor: f32, y: &mut [f32]) {
+    let n = y.len();
+    let (base, counts, alpha) = (&base[..n], &counts[..n], &alpha[..n]);
+    assert_supported(isa);
+    match isa {
+        Isa::Scalar => scalar::scale_counts(base, counts, alpha, floor, y),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX2 (asserted above); the slices have y's length.
+        Isa::Avx2 => unsafe { x86_64::avx2::scale_counts(base, counts, alpha, floor, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU supports AVX-512F (asserted above); the slices have y's length.
+        Isa::Avx512 => unsafe { x86_64::avx512::scale_counts(base, counts, alpha, floor, y) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("asserted supported"),
+    }
+}

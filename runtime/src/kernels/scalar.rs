@@ -30,6 +30,19 @@ pub(super) fn pack_activations(x: &[f32], channels: usize, sign: &[f32], thresho
     }
 }
 
+/// One output of [`super::scale_counts`]; shared with the SIMD tails.
+#[inline(always)]
+pub(super) fn scale_count(base: i32, count: u32, alpha: f32, floor: f32) -> f32 {
+    (alpha * (base - 2 * count as i32) as f32).max(floor)
+}
+
+/// [`super::scale_counts`]; the slices have `y`'s length.
+pub(super) fn scale_counts(base: &[i32], counts: &[u32], alpha: &[f32], floor: f32, y: &mut [f32]) {
+    for (((y, &base), &count), &alpha) in y.iter_mut().zip(base).zip(counts).zip(alpha) {
+        *y = scale_count(base, count, alpha, floor);
+    }
+}
+
 /// A panel row as plain words.
 #[derive(Clone, Copy)]
 struct ScalarRow([u64; PANEL]);

@@ -393,3 +393,29 @@ fn pack_activations_special_values() {
     let packed = assert_isas_agree("special values", |isa| pack(isa, &x, 1, cases.len(), &sign, &threshold));
     assert_eq!(packed, [expected], "got {:#b}, expected {expected:#b}", packed[0]);
 }
+
+#[test]
+fn scale_counts_isas_agree_with_the_dot_product_formula() {
+    let mut rng = StdRng::seed_from_u64(23);
+    for n in [0, 1, 7, 8, 15, 16, 17, 36, 100] {
+        let base: Vec<i32> = (0..n).map(|_| rng.gen_range(0..600)).collect();
+        let counts: Vec<u32> = base.iter().map(|&b| rng.gen_range(0..=b as u32)).collect();
+        let alpha: Vec<f32> = (0..n).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        for floor in [0.0, f32::NEG_INFINITY] {
+            let y = assert_isas_agree(&format!("scale_counts n={n} floor={floor}"), |isa| {
+                let mut y = vec![f32::NAN; n];
+                scale_counts(isa, &base, &counts, &alpha, floor, &mut y);
+                y
+            });
+            for i in 0..n {
+                let dot = f64::from(base[i]) - 2.0 * f64::from(counts[i]);
+                let want = (f64::from(alpha[i]) * dot).max(f64::from(floor));
+                assert!(
+                    (f64::from(y[i]) - want).abs() <= want.abs() * 1e-6,
+                    "n={n} output {i}: {} vs {want}",
+                    y[i]
+                );
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::generic::{self, PanelRow};
-use crate::kernels::scalar::activation_bit;
+use crate::kernels::scalar::{activation_bit, scale_count};
 use crate::kernels::words_for;
 
 /// Rows per register block: 2 rows x 4 byte accumulators, plus the lookup constants and
@@ -186,5 +186,34 @@ pub(in crate::kernels) unsafe fn pack_activations(
             }
             *out = word;
         }
+    }
+}
+
+/// [`crate::kernels::scale_counts`] with AVX2: 8 outputs per step, the tail in scalar.
+///
+/// # Safety
+/// The slices have `y`'s length; the CPU supports AVX2.
+#[target_feature(enable = "avx2")]
+pub(in crate::kernels) unsafe fn scale_counts(
+    base: &[i32],
+    counts: &[u32],
+    alpha: &[f32],
+    floor: f32,
+    y: &mut [f32],
+) {
+    let body = y.len() / 8 * 8;
+    let floor_v = _mm256_set1_ps(floor);
+    for start in (0..body).step_by(8) {
+        // SAFETY: start + 8 <= body <= len of each slice (all have y's length).
+        unsafe {
+            let base = _mm256_loadu_si256(base.as_ptr().add(start).cast());
+            let counts = _mm256_loadu_si256(counts.as_ptr().add(start).cast());
+            let alpha = _mm256_loadu_ps(alpha.as_ptr().add(start));
+            let dot = _mm256_cvtepi32_ps(_mm256_sub_epi32(base, _mm256_add_epi32(counts, counts)));
+            _mm256_storeu_ps(y.as_mut_ptr().add(start), _mm256_max_ps(_mm256_mul_ps(alpha, dot), floor_v));
+        }
+    }
+    for i in body..y.len() {
+        y[i] = scale_count(base[i], counts[i], alpha[i], floor);
     }
 }

@@ -133,3 +133,35 @@ pub(in crate::kernels) unsafe fn pack_activations(
         }
     }
 }
+
+/// [`crate::kernels::scale_counts`] with AVX-512: 16 outputs per step, the tail by masks.
+///
+/// # Safety
+/// The slices have `y`'s length; the CPU supports AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(in crate::kernels) unsafe fn scale_counts(
+    base: &[i32],
+    counts: &[u32],
+    alpha: &[f32],
+    floor: f32,
+    y: &mut [f32],
+) {
+    let floor = _mm512_set1_ps(floor);
+    for start in (0..y.len()).step_by(16) {
+        let n = (y.len() - start).min(16);
+        let mask: __mmask16 = if n == 16 { u16::MAX } else { (1 << n) - 1 };
+        // SAFETY: start < len, and the mask enables only lanes start..start + n <= len of each
+        // slice (all have y's length); masked-off lanes are neither read nor written.
+        unsafe {
+            let base = _mm512_maskz_loadu_epi32(mask, base.as_ptr().add(start));
+            let counts = _mm512_maskz_loadu_epi32(mask, counts.as_ptr().add(start).cast());
+            let alpha = _mm512_maskz_loadu_ps(mask, alpha.as_ptr().add(start));
+            let dot = _mm512_cvtepi32_ps(_mm512_sub_epi32(base, _mm512_add_epi32(counts, counts)));
+            _mm512_mask_storeu_ps(
+                y.as_mut_ptr().add(start),
+                mask,
+                _mm512_max_ps(_mm512_mul_ps(alpha, dot), floor),
+            );
+        }
+    }
+}

@@ -124,20 +124,25 @@ fn im2col<'a>(
     columns: &'a mut Vec<u64>,
 ) -> &'a [u64] {
     let words = words_for(w.in_channels);
-    let columns = grown(columns, rows * w.taps() * words);
-    for (r, row) in columns.chunks_exact_mut(w.taps() * words).enumerate() {
-        // Zeroed row by row (hot in cache) for the padded taps.
-        row.fill(0);
-        w.for_each_valid_tap(first + r, |tap, pixel| {
-            let (dst, src) = (&mut row[tap * words..][..words], &packed[pixel * words..][..words]);
-            // Most rows are one word: a plain move beats a memcpy call.
-            if words == 1 {
-                dst[0] = src[0];
-            } else {
-                dst.copy_from_slice(src);
-            }
-        });
-    }
+    let row_len = w.taps() * words;
+    let columns = grown(columns, rows * row_len);
+    // Rows are zeroed (for their padded taps) just before their first tap, while hot in cache.
+    let mut zeroed = 0;
+    w.for_each_valid_tap_in(first..first + rows, |r, tap, pixel| {
+        if zeroed <= r {
+            columns[zeroed * row_len..(r + 1) * row_len].fill(0);
+            zeroed = r + 1;
+        }
+        let (dst, src) =
+            (&mut columns[r * row_len + tap * words..][..words], &packed[pixel * words..][..words]);
+        // Most rows are one word: a plain move beats a memcpy call.
+        if words == 1 {
+            dst[0] = src[0];
+        } else {
+            dst.copy_from_slice(src);
+        }
+    });
+    columns[zeroed * row_len..].fill(0);
     columns
 }
 

@@ -1,9 +1,10 @@
-//! Float convolution on the CPU: input transform (BatchNorm, ReLU or sign), the indirect conv
-//! GEMM of [`crate::kernels::float_conv`] on pre-packed weights, then bias, BatchNorm and ReLU.
+//! Float convolution on the CPU: input transform (BatchNorm, ReLU or sign), then the indirect
+//! conv GEMM of [`crate::kernels::float_conv`] on pre-packed weights with bias, BatchNorm and
+//! ReLU in its epilogue.
 
 use rayon::prelude::*;
 
-use crate::kernels::float_conv::{conv_gemm, ConvGemm, PADDING};
+use crate::kernels::float_conv::{conv_gemm, ConvGemm, Epilogue, PADDING};
 use crate::kernels::Isa;
 use crate::plan::{FloatConv, Window};
 
@@ -41,28 +42,15 @@ pub(super) fn run(
                 taps: w.taps(),
                 panels: &conv.panels,
                 out_channels: w.out_channels,
+                epilogue: Epilogue {
+                    bias: conv.bias.as_deref(),
+                    affine: conv.output_bn.as_ref().map(|bn| (&bn.scale[..], &bn.shift[..])),
+                    relu: conv.relu,
+                },
             };
             conv_gemm(isa, &gemm, packed, out);
-            for y in out.chunks_exact_mut(w.out_channels) {
-                finish(conv, y);
-            }
         },
     );
-}
-
-/// Bias, output BatchNorm and ReLU on one output pixel.
-fn finish(conv: &FloatConv, y: &mut [f32]) {
-    if let Some(bias) = &conv.bias {
-        y.iter_mut().zip(bias.iter()).for_each(|(y, b)| *y += b);
-    }
-    if let Some(bn) = &conv.output_bn {
-        for ((y, s), t) in y.iter_mut().zip(&bn.scale).zip(&bn.shift) {
-            *y = *y * s + t;
-        }
-    }
-    if conv.relu {
-        y.iter_mut().for_each(|y| *y = y.max(0.0));
-    }
 }
 
 /// The input after BatchNorm and ReLU, or after sign (+1 / -1) for compat convs. Zero padding
@@ -73,9 +61,10 @@ fn transform_input<'a>(conv: &FloatConv, input: &'a [f32], scratch: &'a mut Vec<
     }
     let channels = conv.window.in_channels;
     scratch.clear();
-    scratch.extend_from_slice(input);
-    scratch.par_chunks_mut(channels * 256).for_each(|block| {
-        for pixel in block.chunks_exact_mut(channels) {
+    scratch.resize(input.len(), 0.0);
+    scratch.par_chunks_mut(channels * 256).zip(input.par_chunks(channels * 256)).for_each(|(block, x)| {
+        for (pixel, x) in block.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+            pixel.copy_from_slice(x);
             if let Some(bn) = &conv.input_bn {
                 for ((x, s), t) in pixel.iter_mut().zip(&bn.scale).zip(&bn.shift) {
                     *x = *x * s + t;
@@ -100,7 +89,7 @@ fn tap_sources(w: &Window, first: usize, rows: usize, sources: &mut Vec<usize>) 
     let taps = w.taps();
     sources.clear();
     sources.resize(rows * taps, PADDING);
-    for (r, row) in sources.chunks_exact_mut(taps).enumerate() {
-        w.for_each_valid_tap(first + r, |tap, pixel| row[tap] = pixel * w.in_channels);
-    }
+    w.for_each_valid_tap_in(first..first + rows, |r, tap, pixel| {
+        sources[r * taps + tap] = pixel * w.in_channels
+    });
 }

@@ -27,22 +27,25 @@ pub(super) fn concat(parts: &[ConcatPart], inputs: &[&[f32]], pixels: usize, out
             ConcatPart::Input(c) | ConcatPart::Zeros(c) => c,
         })
         .sum();
-    output[..pixels * channels].par_chunks_mut(channels).enumerate().for_each(|(pixel, out)| {
-        let (mut offset, mut next) = (0, 0);
-        for part in parts {
-            match *part {
-                ConcatPart::Input(c) => {
-                    out[offset..offset + c].copy_from_slice(&inputs[next][pixel * c..][..c]);
-                    next += 1;
-                    offset += c;
-                }
-                ConcatPart::Zeros(c) => {
-                    out[offset..offset + c].fill(0.0);
-                    offset += c;
+    // Pixels in runs of at least 64: one pixel is too little work to hand to a thread.
+    output[..pixels * channels].par_chunks_mut(channels).enumerate().with_min_len(64).for_each(
+        |(pixel, out)| {
+            let (mut offset, mut next) = (0, 0);
+            for part in parts {
+                match *part {
+                    ConcatPart::Input(c) => {
+                        out[offset..offset + c].copy_from_slice(&inputs[next][pixel * c..][..c]);
+                        next += 1;
+                        offset += c;
+                    }
+                    ConcatPart::Zeros(c) => {
+                        out[offset..offset + c].fill(0.0);
+                        offset += c;
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Mean over the `pixels` of each sample, per channel.

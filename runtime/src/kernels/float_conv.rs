@@ -23,7 +23,7 @@
 //! block or the split of rows across threads. So every ISA gives bit-identical results, and a batch gives exactly what its
 //! samples give one at a time.
 
-use super::{assert_supported, Isa, PANEL};
+use super::{assert_supported, float_tile, Isa, PANEL};
 
 /// Panels per register block: packed panel counts are a multiple of it.
 pub const PANEL_GROUP: usize = 2;
@@ -74,19 +74,33 @@ pub struct ConvGemm<'a> {
     pub panels: &'a [f32],
     /// Output channels.
     pub out_channels: usize,
+    /// What follows the sums.
+    pub epilogue: Epilogue<'a>,
+}
+
+/// What follows a conv's sums, per output channel `o`, in this order: `y += bias[o]`, then
+/// `y = y * scale[o] + shift[o]` (a multiply and an add, not fused), then `y = max(y, 0)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// Bias per output.
+    pub bias: Option<&'a [f32]>,
+    /// Scale and shift per output (a folded BatchNorm).
+    pub affine: Option<(&'a [f32], &'a [f32])>,
+    /// Whether a ReLU comes last.
+    pub relu: bool,
 }
 
 /// The conv GEMM: for each row `r` (an output pixel) and output `o < out_channels`,
 /// `out[r * out_channels + o] = sum over c < channels, tap < taps of
 /// input[sources[r * taps + tap] + c] * w(o, c, tap)`, where a [`PADDING`] source reads zeros
-/// (see the module docs for the order of the sum). `scratch` may receive the rows' input,
-/// packed. Single-threaded: callers split rows across threads.
+/// (see the module docs for the order of the sum), then the epilogue. `scratch` may receive the
+/// rows' input, packed. Single-threaded: callers split rows across threads.
 ///
 /// # Panics
 /// If a slice length disagrees with the sizes, a source other than [`PADDING`] reads past
-/// `input`, or `isa` is not supported here.
+/// `input`, an epilogue parameter is too short, or `isa` is not supported here.
 pub fn conv_gemm(isa: Isa, gemm: &ConvGemm, scratch: &mut Vec<f32>, out: &mut [f32]) {
-    let ConvGemm { input, channels, sources, taps, panels, out_channels } = *gemm;
+    let ConvGemm { input, channels, sources, taps, panels, out_channels, epilogue } = *gemm;
     assert!(taps > 0 && sources.len().is_multiple_of(taps), "conv_gemm: sources must be rows x taps");
     let rows = sources.len() / taps;
     assert_eq!(
@@ -101,16 +115,31 @@ pub fn conv_gemm(isa: Isa, gemm: &ConvGemm, scratch: &mut Vec<f32>, out: &mut [f
             .all(|&s| s == PADDING || s.checked_add(channels).is_some_and(|end| end <= input.len())),
         "conv_gemm: a source pixel lies outside the input"
     );
+    let padded = |values: &[f32]| {
+        assert!(
+            values.len() >= out_channels,
+            "conv_gemm: an epilogue parameter has fewer than {out_channels} values"
+        );
+        let mut padded = values[..out_channels].to_vec();
+        padded.resize(panel_count(out_channels) * PANEL, 0.0);
+        padded
+    };
+    let epilogue = float_tile::PaddedEpilogue {
+        bias: epilogue.bias.map(padded),
+        affine: epilogue.affine.map(|(scale, shift)| (padded(scale), padded(shift))),
+        relu: epilogue.relu,
+    };
     assert_supported(isa);
+    let epilogue = &epilogue;
     match isa {
         // SAFETY: the lengths and sources are checked above.
-        Isa::Scalar => unsafe { super::scalar::conv_gemm(gemm, scratch, out) },
+        Isa::Scalar => unsafe { super::scalar::conv_gemm(gemm, epilogue, scratch, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX2 and FMA (asserted above); lengths and sources are checked.
-        Isa::Avx2 => unsafe { super::x86_64::float::avx2_conv_gemm(gemm, scratch, out) },
+        Isa::Avx2 => unsafe { super::x86_64::float::avx2_conv_gemm(gemm, epilogue, scratch, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX-512F (asserted above); lengths and sources are checked.
-        Isa::Avx512 => unsafe { super::x86_64::float::avx512_conv_gemm(gemm, scratch, out) },
+        Isa::Avx512 => unsafe { super::x86_64::float::avx512_conv_gemm(gemm, epilogue, scratch, out) },
         #[cfg(not(target_arch = "x86_64"))]
         Isa::Avx2 | Isa::Avx512 => unreachable!("asserted supported"),
     }
@@ -200,6 +229,7 @@ mod tests {
                     taps,
                     panels: &panels,
                     out_channels: out_c,
+                    epilogue: Epilogue::default(),
                 };
                 conv_gemm(isa, &gemm, &mut Vec::new(), &mut out);
                 out
@@ -229,6 +259,7 @@ mod tests {
                 taps,
                 panels: &panels,
                 out_channels: out_c,
+                epilogue: Epilogue::default(),
             };
             conv_gemm(isa, &gemm, &mut Vec::new(), &mut all);
             for (row, want) in sources.chunks_exact(taps).zip(all.chunks_exact(out_c)) {
@@ -236,6 +267,38 @@ mod tests {
                 conv_gemm(isa, &ConvGemm { sources: row, ..gemm }, &mut Vec::new(), &mut alone);
                 assert_eq!(alone, want, "{isa}: a row alone differs from the same row in a block");
             }
+        }
+    }
+
+    #[test]
+    fn the_epilogue_is_bias_then_scale_and_shift_then_relu() {
+        let (in_c, out_c) = (5, 37);
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut values = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        let (input, weights) = (values(3 * in_c), values(out_c * in_c));
+        let (bias, scale, shift) = (values(out_c), values(out_c), values(out_c));
+        let panels = pack_filters(&weights, out_c, in_c, 1);
+        let sources = [0, in_c, 2 * in_c];
+        let plain = ConvGemm {
+            input: &input,
+            channels: in_c,
+            sources: &sources,
+            taps: 1,
+            panels: &panels,
+            out_channels: out_c,
+            epilogue: Epilogue::default(),
+        };
+        let mut sums = vec![0.0; 3 * out_c];
+        conv_gemm(Isa::Scalar, &plain, &mut Vec::new(), &mut sums);
+        let epilogue = Epilogue { bias: Some(&bias), affine: Some((&scale, &shift)), relu: true };
+        let got = assert_isas_agree("epilogue", |isa| {
+            let mut out = vec![f32::NAN; 3 * out_c];
+            conv_gemm(isa, &ConvGemm { epilogue, ..plain }, &mut Vec::new(), &mut out);
+            out
+        });
+        for (i, (&got, &sum)) in got.iter().zip(&sums).enumerate() {
+            let o = i % out_c;
+            assert_eq!(got, ((sum + bias[o]) * scale[o] + shift[o]).max(0.0), "output {i}");
         }
     }
 
@@ -250,6 +313,7 @@ mod tests {
             taps: 1,
             panels: &panels,
             out_channels: 1,
+            epilogue: Epilogue::default(),
         };
         conv_gemm(Isa::Scalar, &gemm, &mut Vec::new(), &mut [0.0]);
     }

@@ -3,6 +3,14 @@
 //! compiled with the caller's features).
 
 use super::float_conv::{ConvGemm as Gemm, PADDING, PANEL_GROUP};
+
+/// [`super::float_conv::Epilogue`]'s parameters padded to whole panels (lanes past the
+/// outputs are 0), so that every panel loads 16 lanes.
+pub(super) struct PaddedEpilogue {
+    pub bias: Option<Vec<f32>>,
+    pub affine: Option<(Vec<f32>, Vec<f32>)>,
+    pub relu: bool,
+}
 use super::PANEL;
 
 /// Terms summed in one chain before the chain is added to the output (see
@@ -28,6 +36,18 @@ pub(super) trait Lanes: Copy {
     /// # Safety
     /// The CPU supports the ISA.
     unsafe fn add(a: Self, b: Self) -> Self;
+
+    /// `a * b` per lane.
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn mul(a: Self, b: Self) -> Self;
+
+    /// `max(a, 0)` per lane (0 for NaN).
+    ///
+    /// # Safety
+    /// The CPU supports the ISA.
+    unsafe fn relu(a: Self) -> Self;
 
     /// `acc + x * w` per lane, fused (one rounding).
     ///
@@ -57,6 +77,7 @@ const PACK_MIN_CHANNELS: usize = 512;
 #[inline(always)]
 pub(super) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
     gemm: &Gemm,
+    epilogue: &PaddedEpilogue,
     packed: &mut Vec<f32>,
     out: &mut [f32],
 ) {
@@ -93,9 +114,11 @@ pub(super) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
                     tile::<L, MR, NP>(gemm, &PixelRows(&pixels), panels, &mut block);
                 }
             }
-            for (r, block) in block.iter().enumerate().take(valid) {
+            for (r, block) in block.iter_mut().enumerate().take(valid) {
                 let dst = &mut out[(first_row + r) * gemm.out_channels + first_out..][..width];
-                for (dst, block) in dst.chunks_mut(PANEL).zip(block) {
+                for ((dst, block), p) in dst.chunks_mut(PANEL).zip(block).zip(first_panel..) {
+                    // SAFETY: the padded parameters hold whole panels; forwarded otherwise.
+                    unsafe { finish::<L>(epilogue, p * PANEL, block) };
                     dst.copy_from_slice(&block[..dst.len()]);
                 }
             }
@@ -215,6 +238,29 @@ unsafe fn tile<L: Lanes, const MR: usize, const NP: usize>(
     if left != DEPTH_BLOCK || first_run {
         // SAFETY: the caller vouches for the ISA.
         unsafe { flush(&mut acc, block, first_run) };
+    }
+}
+
+/// Applies the epilogue to the 16 sums of outputs `first_out..` in `lanes`, in place.
+///
+/// # Safety
+/// The padded parameters hold `first_out + 16` floats; the CPU supports `L`'s ISA.
+#[inline(always)]
+unsafe fn finish<L: Lanes>(epilogue: &PaddedEpilogue, first_out: usize, lanes: &mut [f32; PANEL]) {
+    // SAFETY: as the caller vouches.
+    unsafe {
+        let mut y = L::load(lanes.as_ptr());
+        if let Some(bias) = &epilogue.bias {
+            y = L::add(y, L::load(bias.as_ptr().add(first_out)));
+        }
+        if let Some((scale, shift)) = &epilogue.affine {
+            let scaled = L::mul(y, L::load(scale.as_ptr().add(first_out)));
+            y = L::add(scaled, L::load(shift.as_ptr().add(first_out)));
+        }
+        if epilogue.relu {
+            y = L::relu(y);
+        }
+        y.store(lanes.as_mut_ptr());
     }
 }
 

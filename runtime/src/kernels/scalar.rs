@@ -2,7 +2,7 @@
 //! without one.
 
 use super::float_conv::ConvGemm;
-use super::float_tile::{self, Lanes};
+use super::float_tile::{self, Lanes, PaddedEpilogue};
 use super::generic::{self, PanelRow};
 use super::{words_for, PANEL, WORD_BITS};
 
@@ -129,6 +129,18 @@ impl Lanes for ScalarLanes {
     }
 
     #[inline(always)]
+    unsafe fn mul(mut a: Self, b: Self) -> Self {
+        a.0.iter_mut().zip(b.0).for_each(|(a, b)| *a *= b);
+        a
+    }
+
+    #[inline(always)]
+    unsafe fn relu(mut a: Self) -> Self {
+        a.0.iter_mut().for_each(|a| *a = a.max(0.0));
+        a
+    }
+
+    #[inline(always)]
     unsafe fn mul_add(x: f32, w: Self, mut acc: Self) -> Self {
         for (acc, w) in acc.0.iter_mut().zip(w.0) {
             *acc = x.mul_add(w, *acc);
@@ -147,7 +159,12 @@ impl Lanes for ScalarLanes {
 ///
 /// # Safety
 /// `gemm` and `out` passed that function's checks.
-pub(super) unsafe fn conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
+pub(super) unsafe fn conv_gemm(
+    gemm: &ConvGemm,
+    epilogue: &PaddedEpilogue,
+    packed: &mut Vec<f32>,
+    out: &mut [f32],
+) {
     // SAFETY: forwarded from the caller; ScalarLanes needs no CPU feature.
-    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, packed, out) }
+    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, epilogue, packed, out) }
 }

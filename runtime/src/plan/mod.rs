@@ -92,18 +92,41 @@ impl Window {
     /// whole batch. Padded taps are skipped.
     #[inline]
     pub fn for_each_valid_tap(&self, row: usize, mut f: impl FnMut(usize, usize)) {
-        let (in_h, in_w) = self.input;
-        let (sample, pixel) = (row / self.output_pixels(), row % self.output_pixels());
-        let (oy, ox) = (pixel / self.output.1, pixel % self.output.1);
-        let (ky_valid, kx_valid) = (self.valid_offsets(oy, in_h), self.valid_offsets(ox, in_w));
-        let top_left = (sample * in_h + oy * self.stride) * in_w + ox * self.stride;
-        for ky in ky_valid {
-            for kx in kx_valid.clone() {
-                // In range: valid_offsets keeps the row and column inside the input.
-                f(
-                    ky * self.kernel + kx,
-                    top_left + (ky * in_w + kx) * self.dilation - self.padding * (in_w + 1),
-                );
+        self.for_each_valid_tap_in(row..row + 1, |_, tap, pixel| f(tap, pixel));
+    }
+
+    /// [`Window::for_each_valid_tap`] for output pixels `rows`, in order: calls
+    /// `f(row - rows.start, tap, pixel)`. Walks the rows without a division per row.
+    #[inline]
+    pub fn for_each_valid_tap_in(
+        &self,
+        rows: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
+        let ((in_h, in_w), (out_h, out_w)) = (self.input, self.output);
+        if rows.is_empty() || out_h * out_w == 0 {
+            return;
+        }
+        let (mut sample, pixel) = (rows.start / (out_h * out_w), rows.start % (out_h * out_w));
+        let (mut oy, mut ox) = (pixel / out_w, pixel % out_w);
+        let mut ky_valid = self.valid_offsets(oy, in_h);
+        for r in 0..rows.len() {
+            let kx_valid = self.valid_offsets(ox, in_w);
+            let top_left = (sample * in_h + oy * self.stride) * in_w + ox * self.stride;
+            for ky in ky_valid.clone() {
+                for kx in kx_valid.clone() {
+                    // In range: valid_offsets keeps the row and column inside the input.
+                    let pixel = top_left + (ky * in_w + kx) * self.dilation - self.padding * (in_w + 1);
+                    f(r, ky * self.kernel + kx, pixel);
+                }
+            }
+            ox += 1;
+            if ox == out_w {
+                (ox, oy) = (0, oy + 1);
+                if oy == out_h {
+                    (oy, sample) = (0, sample + 1);
+                }
+                ky_valid = self.valid_offsets(oy, in_h);
             }
         }
     }
@@ -246,7 +269,9 @@ mod tests {
                 input,
                 output: (out(input.0), out(input.1)),
             };
-            for row in 0..2 * w.output_pixels() {
+            // Rows 3.. walked in one go give the same taps as one at a time.
+            let mut all = Vec::new();
+            for row in 3..2 * w.output_pixels() {
                 let (sample, pixel) = (row / w.output_pixels(), row % w.output_pixels());
                 let (oy, ox) = (pixel / w.output.1, pixel % w.output.1);
                 let want: Vec<(usize, usize)> = (0..kernel * kernel)
@@ -259,7 +284,11 @@ mod tests {
                 let mut got = Vec::new();
                 w.for_each_valid_tap(row, |tap, pixel| got.push((tap, pixel)));
                 assert_eq!(got, want, "k{kernel} s{stride} p{padding} d{dilation} row {row}");
+                all.extend(want.into_iter().map(|(tap, pixel)| (row - 3, tap, pixel)));
             }
+            let mut walked = Vec::new();
+            w.for_each_valid_tap_in(3..2 * w.output_pixels(), |r, tap, pixel| walked.push((r, tap, pixel)));
+            assert_eq!(walked, all, "k{kernel} s{stride} p{padding} d{dilation}: rows walked in one go");
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::float_conv::ConvGemm;
-use crate::kernels::float_tile::{self, Lanes};
+use crate::kernels::float_tile::{self, Lanes, PaddedEpilogue};
 
 /// AVX2 register block: 6 rows x 2 ymm accumulators plus 2 ymm of weights and a broadcast, 15 of
 /// the 16 registers.
@@ -35,6 +35,21 @@ impl Lanes for Avx2Lanes {
     unsafe fn add(a: Self, b: Self) -> Self {
         // SAFETY: the caller guarantees AVX2.
         unsafe { Self([_mm256_add_ps(a.0[0], b.0[0]), _mm256_add_ps(a.0[1], b.0[1])]) }
+    }
+
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { Self([_mm256_mul_ps(a.0[0], b.0[0]), _mm256_mul_ps(a.0[1], b.0[1])]) }
+    }
+
+    #[inline(always)]
+    unsafe fn relu(a: Self) -> Self {
+        // SAFETY: the caller guarantees AVX2; maxps returns its second operand (0) for NaN.
+        unsafe {
+            let zero = _mm256_setzero_ps();
+            Self([_mm256_max_ps(a.0[0], zero), _mm256_max_ps(a.0[1], zero)])
+        }
     }
 
     #[inline(always)]
@@ -80,6 +95,18 @@ impl Lanes for Avx512Lanes {
     }
 
     #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { Self(_mm512_mul_ps(a.0, b.0)) }
+    }
+
+    #[inline(always)]
+    unsafe fn relu(a: Self) -> Self {
+        // SAFETY: the caller guarantees AVX-512F; maxps returns its second operand (0) for NaN.
+        unsafe { Self(_mm512_max_ps(a.0, _mm512_setzero_ps())) }
+    }
+
+    #[inline(always)]
     unsafe fn mul_add(x: f32, w: Self, acc: Self) -> Self {
         // SAFETY: the caller guarantees AVX-512F.
         unsafe { Self(_mm512_fmadd_ps(_mm512_set1_ps(x), w.0, acc.0)) }
@@ -97,9 +124,14 @@ impl Lanes for Avx512Lanes {
 /// # Safety
 /// `gemm` and `out` passed that function's checks; the CPU supports AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(in crate::kernels) unsafe fn avx2_conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
+pub(in crate::kernels) unsafe fn avx2_conv_gemm(
+    gemm: &ConvGemm,
+    epilogue: &PaddedEpilogue,
+    packed: &mut Vec<f32>,
+    out: &mut [f32],
+) {
     // SAFETY: forwarded from the caller, who guarantees the features Avx2Lanes uses.
-    unsafe { float_tile::conv_gemm::<Avx2Lanes, AVX2_ROWS, 1>(gemm, packed, out) }
+    unsafe { float_tile::conv_gemm::<Avx2Lanes, AVX2_ROWS, 1>(gemm, epilogue, packed, out) }
 }
 
 /// [`crate::kernels::float_conv::conv_gemm`] with AVX-512F.
@@ -107,7 +139,12 @@ pub(in crate::kernels) unsafe fn avx2_conv_gemm(gemm: &ConvGemm, packed: &mut Ve
 /// # Safety
 /// `gemm` and `out` passed that function's checks; the CPU supports AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(in crate::kernels) unsafe fn avx512_conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
+pub(in crate::kernels) unsafe fn avx512_conv_gemm(
+    gemm: &ConvGemm,
+    epilogue: &PaddedEpilogue,
+    packed: &mut Vec<f32>,
+    out: &mut [f32],
+) {
     // SAFETY: forwarded from the caller, who guarantees the features Avx512Lanes uses.
-    unsafe { float_tile::conv_gemm::<Avx512Lanes, AVX512_ROWS, 2>(gemm, packed, out) }
+    unsafe { float_tile::conv_gemm::<Avx512Lanes, AVX512_ROWS, 2>(gemm, epilogue, packed, out) }
 }

@@ -165,6 +165,24 @@ pub(super) unsafe fn conv_gemm(
     packed: &mut Vec<f32>,
     out: &mut [f32],
 ) {
+    // `f32::mul_add` is a slow library call unless FMA is compiled in: use it where the CPU has it
+    // (the same fused arithmetic, so the same bits).
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("fma") {
+        // SAFETY: forwarded from the caller; the CPU supports FMA (checked just above).
+        return unsafe { conv_gemm_fma(gemm, epilogue, packed, out) };
+    }
     // SAFETY: forwarded from the caller; ScalarLanes needs no CPU feature.
+    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, epilogue, packed, out) }
+}
+
+/// [`conv_gemm`] compiled with FMA, so that `f32::mul_add` is one instruction.
+///
+/// # Safety
+/// As for [`conv_gemm`]; the CPU supports FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn conv_gemm_fma(gemm: &ConvGemm, epilogue: &PaddedEpilogue, packed: &mut Vec<f32>, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller; ScalarLanes needs no CPU feature beyond FMA.
     unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, epilogue, packed, out) }
 }

@@ -12,9 +12,6 @@ use bnas_models::{NetworkConfig, Summary};
 use bnas_runtime::format::{BnasFile, FloatStorage};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use engines::{Engine, EngineKind, ModelFiles};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 
 fn bnas_a_batch_1(c: &mut Criterion) {
     let config = NetworkConfig::named("bnas-a").expect("a named model");
@@ -27,9 +24,8 @@ fn bnas_a_batch_1(c: &mut Criterion) {
     let file = BnasFile::open(&bnas).expect("a valid file");
     bnas_export::onnx::write_onnx(&file, &onnx).expect("an ONNX export");
     let input = config.input;
-    let mut rng = StdRng::seed_from_u64(0);
-    let sample: Vec<f32> =
-        (0..input.channels * input.height * input.width).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let sample =
+        bnas_runtime::init::random_input(input.channels * input.height * input.width).expect("memory");
     let ops = Summary::of(&config.spec().expect("a valid spec")).totals.ops;
 
     let mut group = c.benchmark_group("bnas-a batch 1, 1 thread");

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bnas_models::{Layer, NetworkConfig, ParamKind, ParamSpec, Precision, Topology};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Normal, Uniform};
+use rand_distr::{Distribution, Normal, StandardNormal, Uniform};
 
 use crate::assemble::assemble;
 use crate::data::DatasetKind;
@@ -36,6 +36,16 @@ pub fn metadata_for(config: &NetworkConfig, provenance: Provenance) -> Metadata 
     let known = kind.class_names().filter(|names| names.len() == config.classes);
     let class_names = known.unwrap_or_else(|| (0..config.classes).map(|i| format!("class {i}")).collect());
     Metadata { config: config.clone(), preprocess, class_names, bn_eps: BN_EPS, provenance, training: None }
+}
+
+/// A benchmark input: `values` standard-normal floats from a fixed seed (every engine and every
+/// run sees the same input), or `None` when they do not fit in memory.
+pub fn random_input(values: usize) -> Option<Vec<f32>> {
+    let mut input = Vec::new();
+    input.try_reserve_exact(values).ok()?;
+    let mut rng = StdRng::seed_from_u64(0);
+    input.extend((0..values).map(|_| -> f32 { StandardNormal.sample(&mut rng) }));
+    Some(input)
 }
 
 /// A writer holding a random-weight model of `config`. Binary filters are binarized from

@@ -2,7 +2,8 @@
 //! ISA's `#[target_feature]` entry point (everything here is `#[inline(always)]`, so it is
 //! compiled with the caller's features).
 
-use super::float_conv::{ConvGemm as Gemm, PADDING, PANEL_GROUP};
+use super::float_conv::{ConvGemm, PADDING, PANEL_GROUP};
+use super::PANEL;
 
 /// [`super::float_conv::Epilogue`]'s parameters padded to whole panels (lanes past the
 /// outputs are 0), so that every panel loads 16 lanes.
@@ -11,7 +12,6 @@ pub(super) struct PaddedEpilogue {
     pub affine: Option<(Vec<f32>, Vec<f32>)>,
     pub relu: bool,
 }
-use super::PANEL;
 
 /// Terms summed in one chain before the chain is added to the output (see
 /// [`super::float_conv`]'s numerics).
@@ -76,7 +76,7 @@ const PACK_MIN_CHANNELS: usize = 512;
 /// [`PANEL_GROUP`]; the CPU supports `L`'s ISA.
 #[inline(always)]
 pub(super) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
-    gemm: &Gemm,
+    gemm: &ConvGemm,
     epilogue: &PaddedEpilogue,
     packed: &mut Vec<f32>,
     out: &mut [f32],
@@ -163,7 +163,7 @@ impl<const MR: usize> BlockRows<MR> for PixelRows<'_, MR> {
 /// # Safety
 /// The sources passed [`super::float_conv::conv_gemm`]'s checks.
 unsafe fn point_at_pixels<const MR: usize>(
-    gemm: &Gemm,
+    gemm: &ConvGemm,
     first_row: usize,
     valid: usize,
     zeros: *const f32,
@@ -181,7 +181,7 @@ unsafe fn point_at_pixels<const MR: usize>(
 /// Gathers the rows' input into blocks of `MR` rows, `depth x MR` floats each, interleaved so
 /// that the `MR` values of one `(c, tap)` step are adjacent; padded taps and the rows that fill
 /// the last block are 0.
-fn pack_rows<const MR: usize>(gemm: &Gemm, packed: &mut Vec<f32>) {
+fn pack_rows<const MR: usize>(gemm: &ConvGemm, packed: &mut Vec<f32>) {
     let (taps, channels) = (gemm.taps, gemm.channels);
     let block_len = MR * taps * channels;
     let rows = gemm.sources.len() / taps;
@@ -206,7 +206,7 @@ fn pack_rows<const MR: usize>(gemm: &Gemm, packed: &mut Vec<f32>) {
 /// one group; the CPU supports `L`'s ISA.
 #[inline(always)]
 unsafe fn tile<L: Lanes, const MR: usize, const NP: usize>(
-    gemm: &Gemm,
+    gemm: &ConvGemm,
     rows: &impl BlockRows<MR>,
     panels: *const f32,
     block: &mut [[[f32; PANEL]; NP]; MR],

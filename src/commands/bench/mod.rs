@@ -21,9 +21,6 @@ use bnas_runtime::report::emit;
 use bnas_runtime::report::profile::step_medians;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 
 use engines::{Engine, EngineKind, ModelFiles};
 use report::{Agreement, BenchReport, EngineStats};
@@ -178,8 +175,7 @@ fn random_input(file: &BnasFile, batch: usize) -> anyhow::Result<Vec<f32>> {
     let input = file.metadata().config.input;
     let per_sample = input.channels * input.height * input.width;
     let values = batch.checked_mul(per_sample).context("--batch is too large")?;
-    let mut rng = StdRng::seed_from_u64(0);
-    Ok((0..values).map(|_| StandardNormal.sample(&mut rng)).collect())
+    bnas_runtime::init::random_input(values).context("--batch is too large for this machine's memory")
 }
 
 /// A progress line on stderr (hidden when stderr is not a terminal).

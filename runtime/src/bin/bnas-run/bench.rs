@@ -9,10 +9,9 @@ use bnas_runtime::plan::{Step, StepOp};
 use bnas_runtime::report::profile::{self, op_name, quantile};
 use bnas_runtime::report::{emit, si, Table};
 use clap::Args;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
+
+use bnas_runtime::init::random_input;
 
 use crate::RunArgs;
 
@@ -68,11 +67,8 @@ struct BenchReport {
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.passes.batch > 0 && args.passes.iters > 0, "--batch and --iters must be at least 1");
     let model = args.run.load()?;
-    let mut rng = StdRng::seed_from_u64(0);
     let values = args.passes.batch.checked_mul(model.input_len()).context("--batch is too large")?;
-    let mut input = Vec::new();
-    input.try_reserve_exact(values).ok().context("--batch is too large for this machine's memory")?;
-    input.extend((0..values).map(|_| -> f32 { StandardNormal.sample(&mut rng) }));
+    let input = random_input(values).context("--batch is too large for this machine's memory")?;
     for _ in 0..args.passes.warmup {
         model.run_batch(&input, args.passes.batch)?;
     }

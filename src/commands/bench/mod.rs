@@ -3,6 +3,7 @@
 //! per-layer times, each binary conv's share of this machine's popcount peak, the model files'
 //! sizes and each engine's peak memory (measured in a child process per engine).
 
+mod affinity;
 mod engines;
 mod plot;
 mod report;
@@ -56,6 +57,10 @@ pub struct BenchArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Let the OS place the threads (by default all engines are pinned to the first `--threads`
+    /// CPUs this process may use, so that no thread migrates between passes).
+    #[arg(long)]
+    no_pin: bool,
     /// Also draw the per-layer times and the speedups to this SVG file.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -99,6 +104,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let files = ModelFiles { bnas: Path::new(&args.model), onnx };
         return run_child(kind, files, child);
     }
+    // Before any engine's threads exist: they inherit the mask.
+    let cpus = if args.no_pin { None } else { affinity::pin(threads).context("pinning to CPUs")? };
     let temp = TempDir::new()?;
     let bnas_path = model_file(&args.model, args.seed, &temp.0)?;
     let file = BnasFile::open(&bnas_path).with_context(|| format!("reading {}", bnas_path.display()))?;
@@ -144,6 +151,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             bnas_bytes,
             onnx_bytes,
             peak,
+            cpus,
         },
         &layer_times,
     );

@@ -98,6 +98,8 @@ pub struct BenchReport {
     pub network: String,
     /// Worker threads of every engine.
     pub threads: usize,
+    /// The CPUs every engine was pinned to (`null`: not pinned, `--no-pin`).
+    pub cpus: Option<Vec<usize>>,
     /// Samples per pass.
     pub batch: usize,
     /// Timed passes per engine.
@@ -155,6 +157,8 @@ pub struct Inputs<'a> {
     pub onnx_bytes: u64,
     /// The measured peaks.
     pub peak: PeakReport,
+    /// The CPUs the run was pinned to.
+    pub cpus: Option<Vec<usize>>,
 }
 
 impl BenchReport {
@@ -194,6 +198,7 @@ impl BenchReport {
             model: inputs.model.to_owned(),
             network: model.metadata().config.name.clone(),
             threads,
+            cpus: inputs.cpus,
             batch: inputs.batch,
             iters: inputs.iters,
             isa: model.isa().to_string(),
@@ -262,7 +267,7 @@ impl BenchReport {
         let peak = &self.peak;
         let b = self.batch;
         format!(
-            "{} on {}: batch {}, {} thread(s), {} interleaved rounds; runtime kernels {}\n\
+            "{} on {}: batch {}, {} thread(s) {}, {} interleaved rounds; runtime kernels {}\n\
              cost per sample  {} float MACs, {} binary MACs, {} OPs\n\
              model files      .bnas {}, ONNX fp32 {} ({:.1}x larger)\n\
              logits agree     within 1e-3 of the largest logit: ORT on {}/{b} samples (median {:.1e}), \
@@ -275,6 +280,10 @@ impl BenchReport {
             peak.cpu.as_deref().unwrap_or("this CPU"),
             self.batch,
             self.threads,
+            self.cpus.as_ref().map_or("(not pinned)".to_owned(), |cpus| {
+                let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+                format!("pinned to CPU {}", list.join(","))
+            }),
             self.iters,
             self.isa,
             si(self.float_macs as f64),

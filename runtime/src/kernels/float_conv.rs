@@ -9,21 +9,20 @@
 //! [`PANEL_GROUP`], so a register block of a group's panels reads one stream.
 //!
 //! Indirect GEMM. Each output pixel names, per tap, the offset of the input pixel (`C`
-//! contiguous floats, NHWC) that the tap reads, or [`PADDING`] for a zero-padded tap. The kernel
-//! gathers the rows it computes into blocks of a register block's rows, interleaved (one stream
-//! per block: reading many NHWC pixels side by side would alias in the L1 cache whenever the
-//! pixel stride is a multiple of 4 KiB / 8). A register block then broadcasts each value against
-//! one panel row.
+//! contiguous floats, NHWC) that the tap reads, or [`PADDING`] for a zero-padded tap. A register
+//! block reads its rows' pixels in place, or, for wide inputs (512 channels or more), from a copy
+//! of its rows interleaved into one stream: many wide NHWC pixels read side by side alias in the
+//! L1 cache. It broadcasts each value against one panel row.
 //!
 //! Numerics. Every output is `sum over c, then tap, of x * w` (the order of an OIHW row, which
 //! is also the im2col order of PyTorch and ONNX Runtime): runs of 256 terms, each accumulated
 //! from 0 with one fused multiply-add per term, are added to the output one after the other, as
 //! ONNX Runtime's SGEMM does. A binary network amplifies rounding differences (a sign flips), so
-//! agreeing with the float frameworks' order matters. This holds whatever the ISA, the register
-//! block or the split of rows across threads. So every ISA gives bit-identical results, and a batch gives exactly what its
-//! samples give one at a time.
+//! agreeing with the float frameworks' order matters. The order does not depend on the ISA, the
+//! register block or the split of rows across threads: every ISA gives bit-identical results,
+//! and a batch gives exactly what its samples give one at a time.
 
-use super::{assert_supported, float_tile, Isa, PANEL};
+use super::{assert_supported, Isa, PANEL};
 
 /// Panels per register block: packed panel counts are a multiple of it.
 pub const PANEL_GROUP: usize = 2;
@@ -115,31 +114,22 @@ pub fn conv_gemm(isa: Isa, gemm: &ConvGemm, scratch: &mut Vec<f32>, out: &mut [f
             .all(|&s| s == PADDING || s.checked_add(channels).is_some_and(|end| end <= input.len())),
         "conv_gemm: a source pixel lies outside the input"
     );
-    let padded = |values: &[f32]| {
+    for values in epilogue.bias.into_iter().chain(epilogue.affine.into_iter().flat_map(|(s, t)| [s, t])) {
         assert!(
             values.len() >= out_channels,
             "conv_gemm: an epilogue parameter has fewer than {out_channels} values"
         );
-        let mut padded = values[..out_channels].to_vec();
-        padded.resize(panel_count(out_channels) * PANEL, 0.0);
-        padded
-    };
-    let epilogue = float_tile::PaddedEpilogue {
-        bias: epilogue.bias.map(padded),
-        affine: epilogue.affine.map(|(scale, shift)| (padded(scale), padded(shift))),
-        relu: epilogue.relu,
-    };
+    }
     assert_supported(isa);
-    let epilogue = &epilogue;
     match isa {
         // SAFETY: the lengths and sources are checked above.
-        Isa::Scalar => unsafe { super::scalar::conv_gemm(gemm, epilogue, scratch, out) },
+        Isa::Scalar => unsafe { super::scalar::conv_gemm(gemm, scratch, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX2 and FMA (asserted above); lengths and sources are checked.
-        Isa::Avx2 => unsafe { super::x86_64::float::avx2_conv_gemm(gemm, epilogue, scratch, out) },
+        Isa::Avx2 => unsafe { super::x86_64::float::avx2_conv_gemm(gemm, scratch, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX-512F (asserted above); lengths and sources are checked.
-        Isa::Avx512 => unsafe { super::x86_64::float::avx512_conv_gemm(gemm, epilogue, scratch, out) },
+        Isa::Avx512 => unsafe { super::x86_64::float::avx512_conv_gemm(gemm, scratch, out) },
         #[cfg(not(target_arch = "x86_64"))]
         Isa::Avx2 | Isa::Avx512 => unreachable!("asserted supported"),
     }

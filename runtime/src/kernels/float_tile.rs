@@ -2,16 +2,8 @@
 //! ISA's `#[target_feature]` entry point (everything here is `#[inline(always)]`, so it is
 //! compiled with the caller's features).
 
-use super::float_conv::{ConvGemm, PADDING, PANEL_GROUP};
+use super::float_conv::{ConvGemm, Epilogue, PADDING, PANEL_GROUP};
 use super::PANEL;
-
-/// [`super::float_conv::Epilogue`]'s parameters padded to whole panels (lanes past the
-/// outputs are 0), so that every panel loads 16 lanes.
-pub(super) struct PaddedEpilogue {
-    pub bias: Option<Vec<f32>>,
-    pub affine: Option<(Vec<f32>, Vec<f32>)>,
-    pub relu: bool,
-}
 
 /// Terms summed in one chain before the chain is added to the output (see
 /// [`super::float_conv`]'s numerics).
@@ -77,7 +69,6 @@ const PACK_MIN_CHANNELS: usize = 512;
 #[inline(always)]
 pub(super) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
     gemm: &ConvGemm,
-    epilogue: &PaddedEpilogue,
     packed: &mut Vec<f32>,
     out: &mut [f32],
 ) {
@@ -117,8 +108,8 @@ pub(super) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
             for (r, block) in block.iter_mut().enumerate().take(valid) {
                 let dst = &mut out[(first_row + r) * gemm.out_channels + first_out..][..width];
                 for ((dst, block), p) in dst.chunks_mut(PANEL).zip(block).zip(first_panel..) {
-                    // SAFETY: the padded parameters hold whole panels; forwarded otherwise.
-                    unsafe { finish::<L>(epilogue, p * PANEL, block) };
+                    // SAFETY: forwarded from the caller, who vouches for the ISA.
+                    unsafe { finish::<L>(&gemm.epilogue, p * PANEL, block) };
                     dst.copy_from_slice(&block[..dst.len()]);
                 }
             }
@@ -244,23 +235,44 @@ unsafe fn tile<L: Lanes, const MR: usize, const NP: usize>(
 /// Applies the epilogue to the 16 sums of outputs `first_out..` in `lanes`, in place.
 ///
 /// # Safety
-/// The padded parameters hold `first_out + 16` floats; the CPU supports `L`'s ISA.
+/// `first_out` is below the length of every epilogue parameter; the CPU supports `L`'s ISA.
 #[inline(always)]
-unsafe fn finish<L: Lanes>(epilogue: &PaddedEpilogue, first_out: usize, lanes: &mut [f32; PANEL]) {
+unsafe fn finish<L: Lanes>(epilogue: &Epilogue, first_out: usize, lanes: &mut [f32; PANEL]) {
     // SAFETY: as the caller vouches.
     unsafe {
         let mut y = L::load(lanes.as_ptr());
-        if let Some(bias) = &epilogue.bias {
-            y = L::add(y, L::load(bias.as_ptr().add(first_out)));
+        if let Some(bias) = epilogue.bias {
+            y = L::add(y, parameter_lanes(bias, first_out));
         }
-        if let Some((scale, shift)) = &epilogue.affine {
-            let scaled = L::mul(y, L::load(scale.as_ptr().add(first_out)));
-            y = L::add(scaled, L::load(shift.as_ptr().add(first_out)));
+        if let Some((scale, shift)) = epilogue.affine {
+            let scaled = L::mul(y, parameter_lanes(scale, first_out));
+            y = L::add(scaled, parameter_lanes(shift, first_out));
         }
         if epilogue.relu {
             y = L::relu(y);
         }
         y.store(lanes.as_mut_ptr());
+    }
+}
+
+/// The 16 values of a per-output parameter from output `first_out` on; past its end (the last
+/// panel's unused lanes, which are never written out) they are 0.
+///
+/// # Safety
+/// The CPU supports `L`'s ISA.
+#[inline(always)]
+unsafe fn parameter_lanes<L: Lanes>(values: &[f32], first_out: usize) -> L {
+    let values = &values[first_out..];
+    // SAFETY: each load reads 16 floats of a slice at least that long; the caller vouches for
+    // the ISA.
+    unsafe {
+        if values.len() >= PANEL {
+            L::load(values.as_ptr())
+        } else {
+            let mut lanes = [0.0; PANEL];
+            lanes[..values.len()].copy_from_slice(values);
+            L::load(lanes.as_ptr())
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! without one.
 
 use super::float_conv::ConvGemm;
-use super::float_tile::{self, Lanes, PaddedEpilogue};
+use super::float_tile::{self, Lanes};
 use super::generic::{self, PanelRow};
 use super::{words_for, PANEL, WORD_BITS};
 
@@ -159,21 +159,16 @@ impl Lanes for ScalarLanes {
 ///
 /// # Safety
 /// `gemm` and `out` passed that function's checks.
-pub(super) unsafe fn conv_gemm(
-    gemm: &ConvGemm,
-    epilogue: &PaddedEpilogue,
-    packed: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+pub(super) unsafe fn conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
     // `f32::mul_add` is a slow library call unless FMA is compiled in: use it where the CPU has it
     // (the same fused arithmetic, so the same bits).
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("fma") {
         // SAFETY: forwarded from the caller; the CPU supports FMA (checked just above).
-        return unsafe { conv_gemm_fma(gemm, epilogue, packed, out) };
+        return unsafe { conv_gemm_fma(gemm, packed, out) };
     }
     // SAFETY: forwarded from the caller; ScalarLanes needs no CPU feature.
-    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, epilogue, packed, out) }
+    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, packed, out) }
 }
 
 /// [`conv_gemm`] compiled with FMA, so that `f32::mul_add` is one instruction.
@@ -182,7 +177,7 @@ pub(super) unsafe fn conv_gemm(
 /// As for [`conv_gemm`]; the CPU supports FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn conv_gemm_fma(gemm: &ConvGemm, epilogue: &PaddedEpilogue, packed: &mut Vec<f32>, out: &mut [f32]) {
+unsafe fn conv_gemm_fma(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
     // SAFETY: forwarded from the caller; ScalarLanes needs no CPU feature beyond FMA.
-    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, epilogue, packed, out) }
+    unsafe { float_tile::conv_gemm::<ScalarLanes, FLOAT_ROWS, 1>(gemm, packed, out) }
 }

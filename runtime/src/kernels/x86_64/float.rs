@@ -4,7 +4,7 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::float_conv::ConvGemm;
-use crate::kernels::float_tile::{self, Lanes, PaddedEpilogue};
+use crate::kernels::float_tile::{self, Lanes};
 
 /// AVX2 register block: 6 rows x 2 ymm accumulators plus 2 ymm of weights and a broadcast, 15 of
 /// the 16 registers.
@@ -124,14 +124,9 @@ impl Lanes for Avx512Lanes {
 /// # Safety
 /// `gemm` and `out` passed that function's checks; the CPU supports AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(in crate::kernels) unsafe fn avx2_conv_gemm(
-    gemm: &ConvGemm,
-    epilogue: &PaddedEpilogue,
-    packed: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+pub(in crate::kernels) unsafe fn avx2_conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
     // SAFETY: forwarded from the caller, who guarantees the features Avx2Lanes uses.
-    unsafe { float_tile::conv_gemm::<Avx2Lanes, AVX2_ROWS, 1>(gemm, epilogue, packed, out) }
+    unsafe { float_tile::conv_gemm::<Avx2Lanes, AVX2_ROWS, 1>(gemm, packed, out) }
 }
 
 /// [`crate::kernels::float_conv::conv_gemm`] with AVX-512F.
@@ -139,12 +134,7 @@ pub(in crate::kernels) unsafe fn avx2_conv_gemm(
 /// # Safety
 /// `gemm` and `out` passed that function's checks; the CPU supports AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(in crate::kernels) unsafe fn avx512_conv_gemm(
-    gemm: &ConvGemm,
-    epilogue: &PaddedEpilogue,
-    packed: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+pub(in crate::kernels) unsafe fn avx512_conv_gemm(gemm: &ConvGemm, packed: &mut Vec<f32>, out: &mut [f32]) {
     // SAFETY: forwarded from the caller, who guarantees the features Avx512Lanes uses.
-    unsafe { float_tile::conv_gemm::<Avx512Lanes, AVX512_ROWS, 2>(gemm, epilogue, packed, out) }
+    unsafe { float_tile::conv_gemm::<Avx512Lanes, AVX512_ROWS, 2>(gemm, packed, out) }
 }

@@ -2,11 +2,13 @@
 //! conv of the same shape (the float conv GEMM, best ISA) in the same group, so every run yields the ratio.
 //! Throughput is in MACs (criterion prints elements/s); one thread, batch 1.
 
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented entry point")]
+
 use std::collections::BTreeSet;
 
 use bnas_models::NetworkConfig;
 use bnas_runtime::format::{BnasFile, FloatStorage, Floats};
-use bnas_runtime::kernels::{float_conv, Isa};
+use bnas_runtime::kernels::Isa;
 use bnas_runtime::plan::{FloatConv, StepOp, Window};
 use bnas_runtime::{cpu, Model, Options};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -55,22 +57,21 @@ fn binary_convs(c: &mut Criterion) {
             }
             let weights: Vec<f32> =
                 (0..w.out_channels * w.in_channels * w.taps()).map(|_| rng.gen_range(-0.1..0.1)).collect();
-            let panels = float_conv::pack_filters(&weights, w.out_channels, w.in_channels, w.kernel);
             let float = FloatConv {
                 window: w,
                 input_bn: None,
                 input_relu: false,
                 binarize: None,
                 weight: Floats::from(weights),
-                panels,
                 bias: None,
                 output_bn: None,
                 relu: true,
             };
+            let filters = cpu::FloatFilters::pack(&float);
             let (mut scratch, best) = (Vec::new(), bnas_runtime::kernels::select().expect("a supported ISA"));
             group.bench_function(format!("float32-{best}"), |b| {
                 single.install(|| {
-                    b.iter(|| cpu::float_conv(&float, best, &input, 1, &mut scratch, &mut output))
+                    b.iter(|| cpu::float_conv(&float, &filters, best, &input, 1, &mut scratch, &mut output))
                 })
             });
             group.finish();

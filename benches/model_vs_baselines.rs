@@ -3,6 +3,8 @@
 //! group so every run yields the ratios. The engines are `bnas bench`'s own. Throughput is in
 //! OPs per pass (float MACs + binary MACs / 64, the glossary's cost), so criterion prints OP/s.
 
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented entry point")]
+
 #[path = "../src/commands/bench/engines.rs"]
 mod engines;
 #[path = "../src/commands/bench/torch.rs"]

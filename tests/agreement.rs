@@ -155,7 +155,8 @@ fn check(data: &str, root: &Path, examples: usize, dir: &Path) {
         let onnx = ort.run(input.clone(), indices.len(), sample).unwrap();
         for (k, &index) in indices.iter().enumerate() {
             let x = &input[k * model.input_len()..][..model.input_len()];
-            let fragile = model.sign_margins(x).unwrap().iter().any(|m| m.abs() < TIE);
+            let fragile =
+                bnas_runtime::diagnostics::sign_margins(&model, x).unwrap().iter().any(|m| m.abs() < TIE);
             near_zero += usize::from(fragile);
             let logits =
                 [&trainer[index][..], &runtime[k * classes..][..classes], &onnx[k * classes..][..classes]];

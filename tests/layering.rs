@@ -58,3 +58,39 @@ fn only_the_trainer_links_libtorch() {
     assert!(!runtime.contains("protobuf") && !runtime.contains("prost"), "{runtime:?}");
     assert!(closure(&graph, "bnas-trainer").contains("torch-sys"));
 }
+
+/// The packages `cargo tree` shows for `package`'s normal dependencies, with the features that
+/// package itself turns on (not the workspace's union).
+fn tree(package: &str) -> Vec<String> {
+    let out = Command::new(env!("CARGO"))
+        .args(["tree", "--locked", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", package])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .output()
+        .expect("run cargo tree");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sibling_crates_get_the_lean_runtime() {
+    // The GPU backend, the server and the CLI glue are the binaries' features, never the
+    // trainer's or the exporter's.
+    for package in ["bnas-trainer", "bnas-export"] {
+        let deps = tree(package);
+        assert!(deps.iter().any(|d| d == "bnas-runtime"), "{package}: {deps:?}");
+        for heavy in ["wgpu", "axum", "tokio", "clap"] {
+            assert!(!deps.iter().any(|d| d == heavy), "{package} must not pull in {heavy}: {deps:?}");
+        }
+    }
+    // The runtime's own default build has them all.
+    let runtime = tree("bnas-runtime");
+    for feature_dep in ["wgpu", "axum", "clap"] {
+        assert!(runtime.iter().any(|d| d == feature_dep), "bnas-runtime defaults lack {feature_dep}");
+    }
+}

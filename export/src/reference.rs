@@ -1,4 +1,4 @@
-//! The reference's PyTorch checkpoints to `.bnas` (spec §7): a state_dict saved from a
+//! The reference's PyTorch checkpoints to `.bnas` (reference §7): a state_dict saved from a
 //! DataParallel wrapper (`module.` keys) or a dict holding one under `state_dict`, in the legacy
 //! or the zip serialization. The network is built in `reference_compat` mode, which reproduces
 //! the reference's choice of float-weight convs, and every key must match the spec's canonical

@@ -8,7 +8,7 @@
 //! Near ties: a sign decision whose |bn(x)| is within float rounding of 0 may legitimately go
 //! either way: the engines sum float layers in different orders, and the runtime binarizes
 //! through a folded threshold while ONNX Runtime runs the BatchNorm. For every example
-//! `Model::sign_margins` recomputes bn(x) in f64 from the runtime's traced inputs, and every
+//! `diagnostics::sign_margins` recomputes bn(x) in f64 from the runtime's traced inputs, and every
 //! decision with |bn(x)| < `TIE` is counted. `TIE` is
 //! ten times the runtime-vs-f64 suite's 1e-5 because x here is the runtime's f32 value, not an
 //! exact one. An example that disagrees is excused only if it has such a near tie; near ties
@@ -72,7 +72,8 @@ fn compare(label: &str, config: &NetworkConfig, seed: u64, batches: &[usize]) ->
                 .zip(theirs)
                 .map(|(&a, &b)| (f64::from(a) - f64::from(b)).abs())
                 .fold(0.0, f64::max);
-            let margins = model.sign_margins(&x[e * per_sample..][..per_sample]).unwrap();
+            let margins =
+                bnas_runtime::diagnostics::sign_margins(&model, &x[e * per_sample..][..per_sample]).unwrap();
             let (near, all) = (margins.iter().filter(|m| m.abs() < TIE).count(), margins.len());
             found.examples += 1;
             found.near_ties += near;

@@ -1,4 +1,4 @@
-//! Golden test of the reference checkpoint import (spec §7): `from_reference` turns PyTorch
+//! Golden test of the reference checkpoint import (reference §7): `from_reference` turns PyTorch
 //! checkpoints in the reference's key layout into `.bnas` models whose logits equal a PyTorch
 //! forward of the reference's own arithmetic.
 //!

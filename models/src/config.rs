@@ -11,7 +11,7 @@ use crate::genotype::Genotype;
 use crate::registry;
 use crate::spec::NetworkSpec;
 
-/// The two network skeletons of the reference (spec §3).
+/// The two network skeletons of the reference (reference §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
@@ -124,7 +124,7 @@ pub struct NetworkConfig {
     pub classes: usize,
     /// Input shape.
     pub input: InputShape,
-    /// Reproduce the reference's conv-selection quirk (spec §1): its last convs keep float
+    /// Reproduce the reference's conv-selection quirk (reference §1): its last convs keep float
     /// weights on binary inputs. Needed to run the reference's released checkpoints.
     #[serde(default)]
     pub reference_compat: bool,

@@ -1,4 +1,4 @@
-//! The cost model's vocabulary (spec §8): every layer lists (kind, count) pairs, and every total
+//! The cost model's vocabulary (reference §8): every layer lists (kind, count) pairs, and every total
 //! is a sum over those lists.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The seven operations of the BNAS search space (spec §2).
+//! The seven operations of the BNAS search space (reference §2).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Built-in cells and the named networks of the paper (spec §6).
+//! Built-in cells and the named networks of the paper (reference §6).
 
 use crate::config::{InputShape, Topology};
 use crate::genotype::Genotype;
@@ -63,7 +63,7 @@ impl NamedModel {
     }
 }
 
-/// BNAS-A and BNAS-D..H (spec §6).
+/// BNAS-A and BNAS-D..H (reference §6).
 pub const MODELS: [NamedModel; 6] = [
     model("bnas-a", Topology::Cifar, "zeroise", 20, 36, 92.70, None),
     model("bnas-d", Topology::Imagenet, "dense", 12, 64, 57.69, Some(79.89)),

@@ -1,6 +1,6 @@
 //! Assembling a `.bnas` model from a network's latent tensors: the one place where the trained
 //! (or random) weights become the file's. Binary conv weights are binarized as the reference's
-//! evaluation does (spec §1, [`binarize_latent`]) and packed, with their alpha scales. Float
+//! evaluation does (reference §1, [`binarize_latent`]) and packed, with their alpha scales. Float
 //! tensors (weights, biases, BatchNorm statistics, alphas) go in the chosen storage, and with
 //! fp16 the filters are stored bit-dense (the compact file); dead layers and step counters are
 //! left out. Random models (`init`) and exported checkpoints share it.

@@ -1,7 +1,7 @@
-//! Weight binarization as the reference's evaluation does it (spec §1, §7): from a latent
+//! Weight binarization as the reference's evaluation does it (reference §1, §7): from a latent
 //! float filter bank to packed sign bits and one scale per output channel.
 
-use crate::kernels;
+use crate::bit_layout;
 
 /// A binary conv's deployable weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ pub fn binarize_latent(
         }
         alpha.push((filter.iter().map(|w| f64::from(w.abs())).sum::<f64>() / filter_len as f64) as f32);
     }
-    BinaryWeights { filters: kernels::pack_filters(&centred, out_channels, in_channels, kernel), alpha }
+    BinaryWeights { filters: bit_layout::pack_filters(&centred, out_channels, in_channels, kernel), alpha }
 }
 
 #[cfg(test)]

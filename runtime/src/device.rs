@@ -5,7 +5,8 @@
 use std::fmt;
 
 /// The device a model is asked to run on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Device {
     /// The SIMD CPU kernels.
     #[default]

@@ -21,14 +21,18 @@
 //! ```
 #![warn(missing_docs)]
 
+mod arena_cache;
 pub mod assemble;
 mod atomic_file;
 pub mod binarize;
+pub mod bit_layout;
 pub mod card;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod cpu;
 pub mod data;
 mod device;
+pub mod diagnostics;
 mod error;
 pub mod format;
 #[cfg(feature = "gpu")]
@@ -40,8 +44,10 @@ pub mod plan;
 pub mod report;
 #[cfg(feature = "serve")]
 pub mod serve;
+mod trace;
 
 pub use atomic_file::{write_atomic, AtomicFile};
 pub use device::{Backend, Device, GpuAdapter, GpuError};
 pub use error::RuntimeError;
-pub use model::{BinaryTrace, LayerTrace, Model, Options, Prediction, Trace};
+pub use model::{Model, Options, Prediction};
+pub use trace::{BinaryTrace, LayerTrace, Observer, Trace};

@@ -1,6 +1,8 @@
 //! `bnas-run` end to end: init, summary, bench, predict and eval on real Fashion-MNIST files,
 //! and clear errors (never panics) on bad models, images and flags.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -313,4 +315,48 @@ fn gpu_device_predicts_and_benchmarks_like_the_cpu() {
     if gpu_name.contains("Cpu)") {
         assert!(stderr.contains("--device auto runs on the CPU"), "{stderr}");
     }
+}
+
+#[test]
+fn model_takes_a_network_name_where_no_weights_are_needed_and_says_so_where_they_are() {
+    // A network name where either works: the same layer costs as `bnas_models` computes.
+    let json: Value = serde_json::from_str(&succeed(&["summary", "--model", "bnas-a", "--json"])).unwrap();
+    let spec = bnas_models::NetworkConfig::named("bnas-a").unwrap().spec().unwrap();
+    let totals = bnas_models::Summary::of(&spec).totals;
+    assert_eq!(json["totals"]["binary_macs"], totals.binary_macs);
+    assert_eq!(json["totals"]["float_macs"], totals.float_macs);
+    let bench: Value = serde_json::from_str(&succeed(&[
+        "bench",
+        "--model",
+        "dense",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    let dense = bnas_models::NetworkConfig::resolve("dense", &Default::default()).unwrap().spec().unwrap();
+    assert_eq!(bench["model"], "dense");
+    assert_eq!(bench["binary_macs"], bnas_models::Summary::of(&dense).totals.binary_macs);
+    // Where only trained weights work, a network name is refused with the commands that make a file.
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/zoo/samples/test-00000-Ankle-boot.png");
+    let mut refused = vec![vec!["predict", "--model", "bnas-a", image.to_str().unwrap()]];
+    if cfg!(feature = "serve") {
+        refused.push(vec!["serve", "--model", "bnas-a"]);
+    }
+    for args in refused {
+        let stderr = fail(&args);
+        assert!(
+            stderr.contains("`bnas-a` names a network")
+                && stderr.contains("bnas-run init")
+                && stderr.contains("bnas export"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // One thread-count parser: 0 is refused before anything runs.
+    let stderr = fail(&["bench", "--model", "bnas-a", "--threads", "0"]);
+    assert!(stderr.contains("--threads") && stderr.contains("at least 1"), "{stderr}");
 }

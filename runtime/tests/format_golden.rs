@@ -4,11 +4,11 @@
 //! regenerated v1 file. See `tests/golden/format_v1/README.md`.
 
 use bnas_models::NetworkConfig;
+use bnas_runtime::bit_layout::pack_filters;
 use bnas_runtime::data::{ColorMode, Preprocess, Resize};
 use bnas_runtime::format::{
     BnasFile, Dtype, FilterLayout, FloatStorage, Metadata, Provenance, Writer, MAGIC,
 };
-use bnas_runtime::kernels::pack_filters;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/format_v1/tiny.bnas");
 

@@ -3,7 +3,7 @@
 //! a message; metrics count what happened; SIGTERM answers the requests in flight and exits 0.
 //! Nothing here asserts on timings.
 
-#![cfg(feature = "serve")]
+#![cfg(all(feature = "cli", feature = "serve"))]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -38,8 +38,8 @@ pub struct EvalArgs {
     /// Write one JSON line per example: index, label, pred, logits.
     #[arg(long)]
     predictions: Option<PathBuf>,
-    /// Device: cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
+    /// Device: cpu, cuda or auto (a CUDA device when libtorch sees one, else the CPU).
+    #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -1,8 +1,9 @@
-//! `bnas search`: search a binary cell on a data set (spec §4) and write its genotype.
+//! `bnas search`: search a binary cell on a data set (reference §4) and write its genotype.
 
 use std::path::PathBuf;
 
-use bnas_runtime::cli::DataArgs;
+use anyhow::Context;
+use bnas_runtime::cli::{parse_threads, DataArgs};
 use bnas_runtime::report::{emit, Table};
 use bnas_trainer::search::{self, SearchSettings};
 use bnas_trainer::train::DataSource;
@@ -18,7 +19,7 @@ pub struct SearchArgs {
     /// search.jsonl.
     #[arg(long)]
     out: PathBuf,
-    /// Settings: `reduced` (minutes on 2 CPU cores) or `paper` (the spec's: 8 cells, C=16,
+    /// Settings: `reduced` (minutes on 2 CPU cores) or `paper` (the reference's, reference §4: 8 cells, C=16,
     /// 50 epochs, the whole training split).
     #[arg(long, value_enum, default_value_t = Preset::Reduced)]
     preset: Preset,
@@ -55,12 +56,12 @@ pub struct SearchArgs {
     /// Random seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Device: cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
+    /// Device: cpu, cuda or auto (a CUDA device when libtorch sees one, else the CPU).
+    #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// libtorch intra-op threads.
-    #[arg(long)]
-    threads: Option<i32>,
+    #[arg(long, value_parser = parse_threads)]
+    threads: Option<usize>,
     /// No progress bars or per-epoch lines.
     #[arg(long)]
     quiet: bool,
@@ -79,8 +80,7 @@ enum Preset {
 /// Runs the command.
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
-        anyhow::ensure!(threads > 0, "--threads must be at least 1");
-        tch::set_num_threads(threads);
+        tch::set_num_threads(i32::try_from(threads).context("--threads is too large")?);
     }
     let base = match args.preset {
         Preset::Reduced => SearchSettings::reduced(),

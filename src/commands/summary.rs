@@ -1,4 +1,4 @@
-//! `bnas summary`: what a network costs, layer by layer (spec §8's glossary).
+//! `bnas summary`: what a network costs, layer by layer (reference §8's glossary).
 
 use bnas_models::{registry, NetworkConfig, Summary, Totals};
 use clap::Args;

@@ -1,10 +1,10 @@
-//! `bnas train`: train a network from scratch on a data set (spec §5), with a resumable
+//! `bnas train`: train a network from scratch on a data set (reference §5), with a resumable
 //! checkpoint directory.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bnas_runtime::cli::{DataArgs, ModelArgs};
+use bnas_runtime::cli::{parse_threads, DataArgs, ModelArgs};
 use bnas_runtime::data::{self, Split};
 use bnas_runtime::report::{emit, thousands, Table};
 use bnas_trainer::train::{self, DataSource, RunOptions, ScheduleKind, TrainSettings, TrainSummary};
@@ -25,7 +25,7 @@ pub struct TrainArgs {
     /// Continue the run whose checkpoint is --out, with its stored settings.
     #[arg(long)]
     resume: bool,
-    /// Hyperparameter defaults: the spec's CIFAR-10 or ImageNet recipe (default: the model's
+    /// Hyperparameter defaults: the reference's CIFAR-10 or ImageNet recipe, reference §5 (default: the model's
     /// topology).
     #[arg(long, value_enum)]
     preset: Option<Preset>,
@@ -75,12 +75,12 @@ pub struct TrainArgs {
     /// Stop after N epochs in this invocation; continue later with --resume.
     #[arg(long)]
     stop_after_epochs: Option<usize>,
-    /// Device: cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
+    /// Device: cpu, cuda or auto (a CUDA device when libtorch sees one, else the CPU).
+    #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// libtorch intra-op threads (default: libtorch's choice; 1 makes runs bit-reproducible).
-    #[arg(long)]
-    threads: Option<i32>,
+    #[arg(long, value_parser = parse_threads)]
+    threads: Option<usize>,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -106,8 +106,7 @@ enum ScheduleArg {
 /// Runs the command.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
-        anyhow::ensure!(threads > 0, "--threads must be at least 1");
-        tch::set_num_threads(threads);
+        tch::set_num_threads(i32::try_from(threads).context("--threads is too large")?);
     }
     let options = RunOptions {
         out: args.out.clone(),

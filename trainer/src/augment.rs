@@ -1,4 +1,4 @@
-//! Training augmentations of spec §5, on 8-bit images before the shared preprocessing, so that
+//! Training augmentations of reference §5, on 8-bit images before the shared preprocessing, so that
 //! they see the same pixels torchvision's transforms see (zero padding is black, before
 //! normalization). Each example's randomness comes from its own seed, so a batch is the same
 //! whatever the thread count and a resumed run sees the same images.

@@ -1,4 +1,4 @@
-//! Binarization (spec §1): the sign activation with its straight-through gradient, and XNOR-Net
+//! Binarization (reference §1): the sign activation with its straight-through gradient, and XNOR-Net
 //! weight binarization with the reference's rewritten weight gradient, applied around each
 //! optimizer step as the reference's `BinOp` does.
 //!
@@ -43,12 +43,12 @@ pub fn binarize_weight(latent: &Tensor) -> Tensor {
 }
 
 /// The weight binarization of inference and export: centre and clamp a stored latent weight,
-/// then binarize it (spec §7).
+/// then binarize it (reference §7).
 pub fn inference_weight(latent: &Tensor) -> Tensor {
     binarize_weight(&center_and_clamp(latent))
 }
 
-/// The reference's weight gradient (spec §1): with `W` the latent weight and `g` the gradient
+/// The reference's weight gradient (reference §1): with `W` the latent weight and `g` the gradient
 /// with respect to the binarized weight,
 /// `g' = (alpha * 1{|W| <= 1} * g + sign(W) * mean(sign(W) * g over the filter)) * (1 - 1/C_in) * n`,
 /// `n` the number of elements of one filter.

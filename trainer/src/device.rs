@@ -23,12 +23,12 @@ pub fn select_device() -> Device {
 /// The `--device` flag: `cpu`, `cuda` or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
-    /// Always the CPU.
+    /// Always the CPU (the default, as for the runtime's `--device`).
+    #[default]
     Cpu,
     /// The first CUDA device; an error when libtorch sees none.
     Cuda,
     /// A CUDA device when libtorch sees one, else the CPU.
-    #[default]
     Auto,
 }
 

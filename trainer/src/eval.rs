@@ -1,4 +1,4 @@
-//! Evaluation: loss, top-1 and top-5 over a data set, with binarized weights (spec §1, as the
+//! Evaluation: loss, top-1 and top-5 over a data set, with binarized weights (reference §1, as the
 //! reference's `infer`), optionally keeping every example's logits.
 
 use tch::{Kind, Tensor};

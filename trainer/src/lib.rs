@@ -2,7 +2,7 @@
 //!
 //! This crate holds everything that needs autograd: the search over binary cell architectures
 //! ([`search`]) and the training of the networks it finds ([`train`]), with the binary layers of
-//! spec §1 ([`binary`]), the network built from a `bnas-models` spec ([`network`]), optimizers
+//! reference §1 ([`binary`]), the network built from a `bnas-models` spec ([`network`]), optimizers
 //! whose state can be saved ([`optim`]), learning-rate schedules ([`schedule`]), training
 //! augmentations ([`augment`]) and self-contained checkpoint directories ([`checkpoint`]).
 //! It runs on the CPU by default; with the `cuda` feature it uses a CUDA device when libtorch

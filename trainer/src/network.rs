@@ -16,7 +16,7 @@ use crate::binary::sign_ste;
 use crate::error::{Result, TrainerError};
 use crate::names::path_for;
 
-/// Drop-path (spec §3): each cell op's output is zeroed per sample with probability `prob`
+/// Drop-path (reference §3): each cell op's output is zeroed per sample with probability `prob`
 /// and the survivors rescaled by `1 / (1 - prob)`. The masks come from a seeded generator, so a
 /// run is reproducible and a resumed run draws the same masks.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! Training from scratch (spec §5): SGD with momentum on the latent weights, weight
+//! Training from scratch (reference §5): SGD with momentum on the latent weights, weight
 //! binarization around each step, one-cycle or cosine-restart schedules, label smoothing,
 //! gradient clipping, drop-path and weight decay; evaluation each epoch; a checkpoint directory
 //! after each epoch; exact resumption.
@@ -66,14 +66,14 @@ pub struct TrainSettings {
     pub train_limit: Option<usize>,
     /// Evaluate on the first N test examples only.
     pub test_limit: Option<usize>,
-    /// Augment training images (spec §5 for the data set).
+    /// Augment training images (reference §5 for the data set).
     pub augment: bool,
     /// Log a step record every N steps (0: none).
     pub log_every: usize,
 }
 
 impl TrainSettings {
-    /// The spec's CIFAR-10 settings (§5): one-cycle to 0.05, batch 256, 600 epochs, wd 3e-6,
+    /// The reference's CIFAR-10 settings (reference §5): one-cycle to 0.05, batch 256, 600 epochs, wd 3e-6,
     /// drop-path 0.2, no label smoothing or clipping.
     pub fn cifar() -> TrainSettings {
         TrainSettings {
@@ -94,7 +94,7 @@ impl TrainSettings {
         }
     }
 
-    /// The spec's ImageNet settings (§5): cosine restarts every 50 epochs, 250 epochs, wd 3e-5,
+    /// The reference's ImageNet settings (reference §5): cosine restarts every 50 epochs, 250 epochs, wd 3e-5,
     /// label smoothing 0.1, clipping at 5, no drop-path.
     pub fn imagenet() -> TrainSettings {
         TrainSettings {

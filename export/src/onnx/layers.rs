@@ -1,5 +1,5 @@
 //! Lowers the live layers of a network spec to ONNX nodes, reading their tensors from a `.bnas`
-//! file. The semantics are the float reference's (`tests/runtime_reference.rs`): a conv block is
+//! file. The semantics are the float reference's (`runtime/tests/backends.rs`): a conv block is
 //! `[BN] [ReLU] [sign] conv [+bias] [BN] [ReLU]`, binary convs run on +1/-1 weights and scale
 //! each output channel by alpha, max pools ignore padding, average pools do not count it.
 //!
@@ -8,8 +8,8 @@
 //! `cells.3._ops.1/sign`, `cells.3._ops.1/conv`, `cells.3._ops.1/alpha`).
 
 use bnas_models::{BatchNorm, ConvSpec, Layer, LayerId, LayerOp, Liveness, NetworkSpec, Precision, Shape};
+use bnas_runtime::bit_layout::{filter_words, PanelLayout};
 use bnas_runtime::format::{alpha_name, BnasFile};
-use bnas_runtime::kernels::{filter_words, words_for, PANEL, WORD_BITS};
 
 use super::error::OnnxError;
 use super::graph::{self, Dim, GraphBuilder};
@@ -40,7 +40,7 @@ impl SignConstants {
     }
 }
 
-/// The project's binarization of `x` (spec §1): `Where(GreaterOrEqual(x, 0), +1, -1)`. ONNX
+/// The project's binarization of `x` (reference §1): `Where(GreaterOrEqual(x, 0), +1, -1)`. ONNX
 /// `Sign` is not used: it maps 0 to 0, where BNAS maps it to +1. NaN gives -1, as in the
 /// runtime's threshold test.
 pub(crate) fn sign(graph: &mut GraphBuilder, constants: &SignConstants, prefix: &str, x: &str) -> String {
@@ -59,27 +59,14 @@ pub(crate) fn nchw(shape: Shape) -> Vec<Dim> {
     vec![Dim::Symbolic(BATCH), Dim::Fixed(shape.channels), Dim::Fixed(shape.height), Dim::Fixed(shape.width)]
 }
 
-/// The +1/-1 weights, OIHW, of packed filters in the kernels' panel layout (see
-/// `bnas_runtime::kernels`): the bit of output `o`, input `c` and tap `ky * k + kx` is bit
-/// `c % 64` of word `((o / PANEL) * taps * W + tap * W + c / 64) * PANEL + o % PANEL`, with
-/// `W = ceil(C / 64)`; bit 1 is +1. `None` if `words` has the wrong length.
+/// The +1/-1 weights, OIHW, of packed filters in the panel layout of
+/// [`bnas_runtime::bit_layout`]. `None` if `words` has the wrong length.
 pub fn unpack_filters(words: &[u64], out: usize, inputs: usize, kernel: usize) -> Option<Vec<f32>> {
     if filter_words(out, inputs, kernel)? != words.len() {
         return None;
     }
-    let (w, taps) = (words_for(inputs), kernel * kernel);
-    let depth = taps * w;
-    let mut weights = Vec::with_capacity(out * inputs * taps);
-    for o in 0..out {
-        let base = (o / PANEL) * depth;
-        for c in 0..inputs {
-            for tap in 0..taps {
-                let word = words[(base + tap * w + c / WORD_BITS) * PANEL + o % PANEL];
-                weights.push(if word >> (c % WORD_BITS) & 1 == 1 { 1.0 } else { -1.0 });
-            }
-        }
-    }
-    Some(weights)
+    let layout = PanelLayout::new(inputs, kernel * kernel);
+    Some((0..out * inputs * kernel * kernel).map(|i| layout.sign(words, i)).collect())
 }
 
 /// Output size of a window of `span` taps (dilation included) moved by `stride` over `size`

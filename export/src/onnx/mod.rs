@@ -2,11 +2,11 @@
 //! engines (and for reading the graph in Netron).
 //!
 //! Every binary layer becomes ordinary float operators that compute what the XNOR/popcount
-//! runtime computes (the f64 reference of `tests/runtime_reference.rs`):
+//! runtime computes (the f64 reference of `runtime/tests/backends.rs`):
 //!
 //! - a binary conv is `BatchNormalization -> Where(GreaterOrEqual(x, 0), +1, -1) -> Conv` with
 //!   the +1/-1 weights unpacked from the 1-bit filters, then `Mul` by the per-channel alpha
-//!   (`[1, O, 1, 1]`) and `Relu`. The sign maps 0 to +1 (spec §1), which ONNX `Sign` does not;
+//!   (`[1, O, 1, 1]`) and `Relu`. The sign maps 0 to +1 (reference §1), which ONNX `Sign` does not;
 //!   zero padding is applied after the sign, so padded taps contribute exactly 0;
 //! - compat convs (`reference_compat`) binarize their input and keep float weights; stems and
 //!   residual projections are float `Conv`s with their bias and BatchNorms;

@@ -81,7 +81,7 @@ fn unpacked_filters_are_the_signs_the_runtime_packed() {
     let mut rng = StdRng::seed_from_u64(3);
     for (o, c, k) in [(1, 1, 1), (16, 64, 1), (17, 70, 3), (5, 130, 5), (33, 7, 3)] {
         let weights: Vec<f32> = (0..o * c * k * k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-        let packed = bnas_runtime::kernels::pack_filters(&weights, o, c, k);
+        let packed = bnas_runtime::bit_layout::pack_filters(&weights, o, c, k);
         let signs = unpack_filters(&packed, o, c, k).unwrap();
         let expected: Vec<f32> = weights.iter().map(|&w| if w >= 0.0 { 1.0 } else { -1.0 }).collect();
         assert_eq!(signs, expected, "{o}x{c}x{k}x{k}");

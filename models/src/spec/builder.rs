@@ -1,5 +1,5 @@
 //! Builds a [`NetworkSpec`] from a [`NetworkConfig`], following the reference's module tree
-//! (spec §3, §7): layer order is the reference's module registration order, so the parameter
+//! (reference §3, §7): layer order is the reference's module registration order, so the parameter
 //! list is its state_dict in order.
 
 use super::{
@@ -406,7 +406,7 @@ fn batch_norm_params(prefix: &str, channels: usize, affine: bool) -> Vec<ParamSp
         .collect()
 }
 
-/// Stem convs and residual projections stay float, every other conv is binary (spec §1).
+/// Stem convs and residual projections stay float, every other conv is binary (reference §1).
 /// With `reference_compat`, the reference's index quirk is reproduced: it counts convs without
 /// the residual projections but indexes with them, so the last (number of projections) convs in
 /// module order keep float weights on binary inputs.

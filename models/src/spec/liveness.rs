@@ -1,4 +1,4 @@
-//! Dead-layer analysis (spec §8): which layers are statically zero (Zeroise, and sums or pools
+//! Dead-layer analysis (reference §8): which layers are statically zero (Zeroise, and sums or pools
 //! of zeros), and which reach the logits only through Zeroise edges.
 
 use super::{Layer, LayerOp, Liveness};

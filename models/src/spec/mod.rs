@@ -69,7 +69,7 @@ impl Precision {
     }
 }
 
-/// What a layer does after dead-layer analysis (spec §8).
+/// What a layer does after dead-layer analysis (reference §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Liveness {

@@ -1,17 +1,19 @@
 //! The CPU backend: runs a [`Plan`] with the SIMD kernels of [`crate::kernels`] (binary and
-//! float convolutions) and rayon for threads (the caller's pool).
+//! float convolutions) and rayon for threads (the caller's pool). It owns the weights that its
+//! kernels want in another layout than the plan's ([`PackedWeights`]) and the buffers of each
+//! batch size ([`Arena`]).
 
-mod binary_conv;
-mod float_conv;
+mod binary;
+mod float;
 mod pool;
 mod tensor_ops;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::kernels::float_conv::pack_filters;
 use crate::kernels::Isa;
-use crate::plan::{BinaryConv, FloatConv, Plan, Step, StepOp};
-
-pub(crate) use tensor_ops::nhwc_to_nchw;
+use crate::plan::{BinaryConv, FloatConv, Plan, StepOp};
+use crate::trace::Observer;
 
 /// The buffers of one run at one batch size, reused across runs.
 #[derive(Debug)]
@@ -46,19 +48,44 @@ impl Arena {
     }
 }
 
-/// Watches a run step by step (profiling, tracing).
-pub trait Observer: Send {
-    /// Called after each step with its NHWC output and its wall time.
-    fn step_done(&mut self, step: &Step, output: &[f32], elapsed: Duration);
-
-    /// Whether [`binary_conv`](Self::binary_conv) should be called (it costs a second pass).
-    fn wants_binary_detail(&self) -> bool {
-        false
+impl crate::arena_cache::Arena for Arena {
+    fn batch(&self) -> usize {
+        self.batch
     }
+}
 
-    /// Called for each binary conv with its packed input (pixels x words, NHWC) and its
-    /// integer outputs `sum_valid sign(x) * sign(w)` (NHWC).
-    fn binary_conv(&mut self, _step: &Step, _packed: &[u64], _integer_outputs: Vec<i32>) {}
+/// A float conv's weights packed for the CPU's conv GEMM ([`pack_filters`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FloatFilters(Vec<f32>);
+
+impl FloatFilters {
+    /// Packs the OIHW weights of `conv`.
+    pub fn pack(conv: &FloatConv) -> FloatFilters {
+        let w = &conv.window;
+        FloatFilters(pack_filters(&conv.weight, w.out_channels, w.in_channels, w.kernel))
+    }
+}
+
+/// The CPU's own weights for a plan, built at load: the packed filters of each float conv,
+/// indexed by step (binary filters are used in the plan's layout).
+#[derive(Debug)]
+pub struct PackedWeights {
+    float_filters: Vec<Option<FloatFilters>>,
+}
+
+impl PackedWeights {
+    /// Packs the float convs of `plan`.
+    pub fn pack(plan: &Plan) -> PackedWeights {
+        let float_filters = plan
+            .steps
+            .iter()
+            .map(|step| match &step.op {
+                StepOp::FloatConv(conv) => Some(FloatFilters::pack(conv)),
+                _ => None,
+            })
+            .collect();
+        PackedWeights { float_filters }
+    }
 }
 
 /// Runs one binary conv on NHWC `input` of `batch` samples into NHWC `output`; `packed`
@@ -71,32 +98,42 @@ pub fn binary_conv(
     packed: &mut Vec<u64>,
     output: &mut [f32],
 ) {
-    binary_conv::pack_input(conv, isa, input, batch, packed);
-    binary_conv::run(conv, isa, packed, batch, output);
+    binary::pack_input(conv, isa, input, batch, packed);
+    binary::run(conv, isa, packed, batch, output);
 }
 
-/// Runs one float conv on NHWC `input` of `batch` samples into NHWC `output`; `scratch` holds
-/// the transformed input. Runs on the current rayon pool.
+/// Runs one float conv, with its `filters`, on NHWC `input` of `batch` samples into NHWC
+/// `output`; `scratch` holds the transformed input. Runs on the current rayon pool.
+///
+/// # Panics
+/// If `filters` were packed for another shape.
 pub fn float_conv(
     conv: &FloatConv,
+    filters: &FloatFilters,
     isa: Isa,
     input: &[f32],
     batch: usize,
     scratch: &mut Vec<f32>,
     output: &mut [f32],
 ) {
-    float_conv::run(conv, isa, input, batch, scratch, output);
+    float::run(conv, &filters.0, isa, input, batch, scratch, output);
 }
 
-/// Runs `plan` on an NCHW input of `arena.batch()` samples (already checked for size) and
-/// returns the logits, `batch x classes`. Call it inside the thread pool to use.
+/// Runs `plan` with its packed `weights` on an NCHW input of `arena.batch()` samples (already
+/// checked for size) and returns the logits, `batch x classes`. Call it inside the thread pool
+/// to use.
+///
+/// # Panics
+/// If `weights` were packed for another plan.
 pub fn execute<'a>(
     plan: &Plan,
+    weights: &PackedWeights,
     isa: Isa,
     arena: &'a mut Arena,
     input: &[f32],
     mut observer: Option<&mut dyn Observer>,
 ) -> &'a [f32] {
+    assert_eq!(weights.float_filters.len(), plan.steps.len(), "execute: weights of another plan");
     let batch = arena.batch;
     let shape = plan.input;
     tensor_ops::nchw_to_nhwc(
@@ -105,33 +142,38 @@ pub fn execute<'a>(
         shape.height * shape.width,
         &mut arena.slots[plan.input_slot],
     );
-    for step in &plan.steps {
+    for (step, filters) in plan.steps.iter().zip(&weights.float_filters) {
         let started = Instant::now();
         let mut output = std::mem::take(&mut arena.slots[step.output]);
         let inputs: Vec<&[f32]> = step.inputs.iter().map(|&s| arena.slots[s].as_slice()).collect();
         debug_assert!(!step.inputs.contains(&step.output), "a step never writes a slot it reads");
         let out_pixels = batch * step.shape.height * step.shape.width;
-        match &step.op {
-            StepOp::BinaryConv(conv) => {
+        match (&step.op, filters) {
+            (StepOp::BinaryConv(conv), _) => {
                 binary_conv(conv, isa, inputs[0], batch, &mut arena.packed, &mut output)
             }
-            StepOp::FloatConv(conv) => {
-                float_conv(conv, isa, inputs[0], batch, &mut arena.scratch, &mut output)
+            (StepOp::FloatConv(conv), Some(filters)) => {
+                float_conv(conv, filters, isa, inputs[0], batch, &mut arena.scratch, &mut output)
             }
-            StepOp::MaxPool(window) => pool::run(window, pool::Reduce::Max, inputs[0], batch, &mut output),
-            StepOp::AvgPool(window) => pool::run(window, pool::Reduce::Mean, inputs[0], batch, &mut output),
-            StepOp::Add => tensor_ops::add(&inputs, &mut output[..out_pixels * step.shape.channels]),
-            StepOp::Concat(parts) => tensor_ops::concat(parts, &inputs, out_pixels, &mut output),
-            StepOp::GlobalAvgPool { pixels } => {
+            (StepOp::FloatConv(_), None) => unreachable!("PackedWeights::pack packs every float conv"),
+            (StepOp::MaxPool(window), _) => {
+                pool::run(window, pool::Reduce::Max, inputs[0], batch, &mut output)
+            }
+            (StepOp::AvgPool(window), _) => {
+                pool::run(window, pool::Reduce::Mean, inputs[0], batch, &mut output)
+            }
+            (StepOp::Add, _) => tensor_ops::add(&inputs, &mut output[..out_pixels * step.shape.channels]),
+            (StepOp::Concat(parts), _) => tensor_ops::concat(parts, &inputs, out_pixels, &mut output),
+            (StepOp::GlobalAvgPool { pixels }, _) => {
                 tensor_ops::global_avg_pool(inputs[0], batch, *pixels, step.shape.channels, &mut output)
             }
-            StepOp::Linear(linear) => tensor_ops::linear(linear, inputs[0], batch, &mut output),
-            StepOp::Zeros => output[..out_pixels * step.shape.channels].fill(0.0),
+            (StepOp::Linear(linear), _) => tensor_ops::linear(linear, inputs[0], batch, &mut output),
+            (StepOp::Zeros, _) => output[..out_pixels * step.shape.channels].fill(0.0),
         }
         let elapsed = started.elapsed();
         if let Some(observer) = observer.as_deref_mut() {
             if let (StepOp::BinaryConv(conv), true) = (&step.op, observer.wants_binary_detail()) {
-                let integer = binary_conv::integer_outputs(conv, isa, &arena.packed, batch);
+                let integer = binary::integer_outputs(conv, isa, &arena.packed, batch);
                 observer.binary_conv(step, &arena.packed, integer);
             }
             observer.step_done(step, &output[..out_pixels * step.shape.channels], elapsed);

@@ -106,16 +106,3 @@ pub(crate) fn nchw_to_nhwc(input: &[f32], channels: usize, pixels: usize, output
             }
         });
 }
-
-/// NHWC to NCHW, for traces.
-pub(crate) fn nhwc_to_nchw<T: Copy + Default>(input: &[T], channels: usize, pixels: usize) -> Vec<T> {
-    let mut output = vec![T::default(); input.len()];
-    for (out, x) in output.chunks_exact_mut(pixels * channels).zip(input.chunks_exact(pixels * channels)) {
-        for p in 0..pixels {
-            for c in 0..channels {
-                out[c * pixels + p] = x[p * channels + c];
-            }
-        }
-    }
-    output
-}

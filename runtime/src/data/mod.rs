@@ -101,7 +101,8 @@ impl FromStr for DatasetKind {
 }
 
 /// Which part of a data set to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Split {
     /// The training examples (`train-*`, `data_batch_*`, `train/`).
     Train,

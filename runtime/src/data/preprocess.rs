@@ -78,7 +78,7 @@ impl Preprocess {
         Self::fixed(ColorMode::Grey, 28, vec![0.1307], vec![0.3081])
     }
 
-    /// CIFAR-10: RGB 32x32 with the reference spec's (§5) mean and std.
+    /// CIFAR-10: RGB 32x32 with the reference's (reference §5) mean and std.
     pub fn cifar10() -> Self {
         Self::fixed(ColorMode::Rgb, 32, vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616])
     }

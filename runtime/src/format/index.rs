@@ -20,10 +20,10 @@ pub enum Dtype {
     /// IEEE-754 binary16, little-endian; read back as f32.
     F16,
     /// Bit-packed `[O, C, K, K]` binary filters in the kernels' panel layout of little-endian
-    /// u64 words ([`filter_words`](crate::kernels::filter_words) of them).
+    /// u64 words ([`filter_words`](crate::bit_layout::filter_words) of them).
     BinaryFilters,
     /// Bit-packed `[O, C, K, K]` binary filters stored bit-dense in OIHW order, in little-endian
-    /// u64 words ([`dense_filter_words`](crate::kernels::dense_filter_words) of them); re-laid
+    /// u64 words ([`dense_filter_words`](crate::bit_layout::dense_filter_words) of them); re-laid
     /// out into the panel layout when read. The compact storage, with no padding bits.
     DenseFilters,
 }
@@ -93,8 +93,8 @@ pub(crate) fn expected_bits(dtype: Dtype, shape: &[u64]) -> Option<u64> {
                 return None;
             }
             let words = match dtype {
-                Dtype::BinaryFilters => crate::kernels::filter_words,
-                _ => crate::kernels::dense_filter_words,
+                Dtype::BinaryFilters => crate::bit_layout::filter_words,
+                _ => crate::bit_layout::dense_filter_words,
             };
             let words = words(usize::try_from(o).ok()?, usize::try_from(c).ok()?, usize::try_from(k).ok()?)?;
             u64::try_from(words).ok()?.checked_mul(64)?

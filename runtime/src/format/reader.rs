@@ -149,7 +149,7 @@ impl<T> fmt::Debug for TensorData<T> {
 
 /// Rejects packed filters with bits set beyond their last input channel.
 pub(super) fn check_padding_bits(name: &str, words: &[u64], in_channels: usize) -> Result<(), FormatError> {
-    match crate::kernels::first_nonzero_padding(words, in_channels) {
+    match crate::bit_layout::first_nonzero_padding(words, in_channels) {
         Some(word) => Err(FormatError::NonzeroPaddingBits { name: name.to_owned(), word }),
         None => Ok(()),
     }
@@ -293,7 +293,7 @@ impl BnasFile {
                 let &[o, c, k, _] = &info.shape[..] else {
                     unreachable!("the index checked the filter shape")
                 };
-                let panels = crate::kernels::panels_from_dense(&self.dense_words(info)?, o, c, k);
+                let panels = crate::bit_layout::panels_from_dense(&self.dense_words(info)?, o, c, k);
                 Ok(TensorData { repr: Repr::Owned(panels) })
             }
             found => Err(FormatError::WrongDtype {

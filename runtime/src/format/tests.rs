@@ -29,7 +29,7 @@ fn metadata() -> Metadata {
 }
 
 fn filter_words(o: usize, c: usize, k: usize) -> usize {
-    crate::kernels::filter_words(o, c, k).unwrap()
+    crate::bit_layout::filter_words(o, c, k).unwrap()
 }
 
 /// Three tensors, one per dtype.
@@ -584,11 +584,11 @@ fn case() -> impl Strategy<Value = Case> {
 /// splitmix64: deterministic values from a seed.
 /// Random packed filters with the padding bits beyond channel `c` clear.
 fn filter_values(seed: u64, o: usize, c: usize, k: usize) -> Vec<u64> {
-    let words = crate::kernels::words_for(c);
+    let words = crate::bit_layout::words_for(c);
     let mut filters = values(seed, filter_words(o, c, k));
     if !c.is_multiple_of(64) {
         for (i, word) in filters.iter_mut().enumerate() {
-            if (i / crate::kernels::PANEL) % words == words - 1 {
+            if (i / crate::bit_layout::PANEL) % words == words - 1 {
                 *word &= (1 << (c % 64)) - 1;
             }
         }
@@ -623,7 +623,7 @@ fn format_padding_bits_must_be_clear() {
 fn dense_filter_bits_after_the_last_element_must_be_clear() {
     let mut writer = Writer::new(metadata()).unwrap();
     // 1 * 3 * 3 * 3 = 27 filter bits: one word, bits 27.. are padding.
-    let words = crate::kernels::pack_filters(&[1.0; 27], 1, 3, 3);
+    let words = crate::bit_layout::pack_filters(&[1.0; 27], 1, 3, 3);
     writer.add_binary_filters("f", [1, 3, 3, 3], words, FilterLayout::Dense).unwrap();
     let mut bytes = writer.to_bytes();
     let file = BnasFile::from_slice(&bytes).unwrap();
@@ -713,7 +713,7 @@ proptest! {
                     Dtype::DenseFilters => {
                         let got = file.filters_shaped(name, &c.shape).unwrap();
                         let (o, ch, k) = (c.shape[0], c.shape[1], c.shape[2]);
-                        let depth = k * k * crate::kernels::words_for(ch);
+                        let depth = k * k * crate::bit_layout::words_for(ch);
                         let mut want = filter_values(c.seed, o, ch, k);
                         for (i, word) in want.iter_mut().enumerate() {
                             let (panel, lane) = (i / (16 * depth), i % 16);

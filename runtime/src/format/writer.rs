@@ -120,7 +120,7 @@ impl Writer {
     }
 
     /// Adds binary filters of logical shape `[O, C, K, K]`, already packed in the kernels' panel
-    /// layout: `words.len()` must be [`crate::kernels::filter_words`]`(O, C, K)`. They are stored
+    /// layout: `words.len()` must be [`crate::bit_layout::filter_words`]`(O, C, K)`. They are stored
     /// as `layout` says.
     pub fn add_binary_filters(
         &mut self,
@@ -143,7 +143,7 @@ impl Writer {
         let (dtype, bits, words) = match layout {
             FilterLayout::Panels => (Dtype::BinaryFilters, bits, words),
             FilterLayout::Dense => {
-                let dense = crate::kernels::dense_from_panels(&words, o, c, k);
+                let dense = crate::bit_layout::dense_from_panels(&words, o, c, k);
                 (Dtype::DenseFilters, dense.len() as u64 * 64, dense)
             }
         };

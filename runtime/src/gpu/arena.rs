@@ -9,8 +9,8 @@ use wgpu::util::DeviceExt;
 use super::context::Context;
 use super::kernels::{block_groups, flat_groups, Kernels};
 use super::weights::StepWeights;
+use crate::bit_layout::{words_for, PANEL};
 use crate::device::GpuError;
-use crate::kernels::{words_for, PANEL};
 use crate::plan::{BinaryConv, ConcatPart, FloatConv, Plan, Step, StepOp, Window};
 
 /// Output pixels per binary conv workgroup (16 lanes x 4 invocations x 4 pixels).
@@ -71,6 +71,12 @@ pub(super) struct Arena {
     pub(super) commands: Vec<Command>,
     /// The commands of each step.
     pub(super) step_commands: Vec<Range<usize>>,
+}
+
+impl crate::arena_cache::Arena for Arena {
+    fn batch(&self) -> usize {
+        self.batch
+    }
 }
 
 /// Bytes of `values` f32 (or u32) values.

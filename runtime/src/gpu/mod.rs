@@ -9,19 +9,16 @@ mod context;
 mod kernels;
 mod weights;
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use self::arena::{encode, packed_bytes, Arena, Command, Recorder};
 use self::context::Context;
 use self::kernels::Kernels;
 use self::weights::StepWeights;
-use crate::cpu::Observer;
+use crate::arena_cache::ArenaCache;
 use crate::device::{GpuAdapter, GpuError};
 use crate::plan::{Plan, StepOp};
-
-/// Arenas kept for reuse, one per recent batch size.
-const KEPT_ARENAS: usize = 2;
+use crate::trace::Observer;
 
 /// A model's weights and kernels on one device.
 #[derive(Debug)]
@@ -32,7 +29,7 @@ pub(crate) struct GpuModel {
     dummy: wgpu::Buffer,
     /// The largest batch whose buffers fit the adapter's binding limit.
     max_batch: usize,
-    arenas: Mutex<Vec<Arena>>,
+    arenas: ArenaCache<Arena>,
 }
 
 impl GpuModel {
@@ -62,7 +59,7 @@ impl GpuModel {
             Ok::<_, GpuError>((kernels, weights, dummy))
         })??;
         let max_batch = (limit / per_sample) as usize;
-        Ok(GpuModel { context, kernels, weights, dummy, max_batch, arenas: Mutex::new(Vec::new()) })
+        Ok(GpuModel { context, kernels, weights, dummy, max_batch, arenas: ArenaCache::new() })
     }
 
     /// The adapter it runs on.
@@ -86,12 +83,16 @@ impl GpuModel {
         let per_sample = input.len() / batch;
         let mut logits = Vec::with_capacity(batch * plan.classes);
         for chunk in input.chunks(self.max_batch * per_sample) {
-            let arena = self.take_arena(plan, chunk.len() / per_sample)?;
+            let batch = chunk.len() / per_sample;
+            let arena = self.arenas.take(batch, || {
+                self.context
+                    .checked("allocating activations", || self.recorder().arena(plan, &self.weights, batch))?
+            })?;
             let result = match observer.as_deref_mut() {
                 Some(observer) => self.run_observed(plan, &arena, chunk, observer),
                 None => self.run_once(plan, &arena, chunk),
             };
-            self.keep_arena(arena);
+            self.arenas.keep(arena);
             logits.extend(result?);
         }
         Ok(logits)
@@ -142,7 +143,7 @@ impl GpuModel {
                 self.submit(&step.name, std::slice::from_ref(&command), |_| ())?;
                 let words = arena.batch
                     * conv.window.input_pixels()
-                    * crate::kernels::words_for(conv.window.in_channels);
+                    * crate::bit_layout::words_for(conv.window.in_channels);
                 let packed: Vec<u64> =
                     bytemuck::pod_collect_to_vec(&self.copy_out(&arena.packed, words as u64 * 8)?);
                 let integer: Vec<i32> =
@@ -199,25 +200,5 @@ impl GpuModel {
         let data = slice.get_mapped_range().map_err(|e| failed(e.to_string()))?.to_vec();
         buffer.unmap();
         Ok(data)
-    }
-
-    fn take_arena(&self, plan: &Plan, batch: usize) -> Result<Arena, GpuError> {
-        let mut arenas = self.arenas.lock().unwrap_or_else(|p| p.into_inner());
-        match arenas.iter().position(|a| a.batch == batch) {
-            Some(i) => Ok(arenas.swap_remove(i)),
-            None => {
-                drop(arenas);
-                self.context
-                    .checked("allocating activations", || self.recorder().arena(plan, &self.weights, batch))?
-            }
-        }
-    }
-
-    fn keep_arena(&self, arena: Arena) {
-        let mut arenas = self.arenas.lock().unwrap_or_else(|p| p.into_inner());
-        if arenas.len() >= KEPT_ARENAS {
-            arenas.remove(0);
-        }
-        arenas.push(arena);
     }
 }

@@ -22,7 +22,9 @@
 //! register block or the split of rows across threads: every ISA gives bit-identical results,
 //! and a batch gives exactly what its samples give one at a time.
 
-use super::{assert_supported, Isa, PANEL};
+use super::isa::assert_supported;
+use super::Isa;
+use crate::bit_layout::PANEL;
 
 /// Panels per register block: packed panel counts are a multiple of it.
 pub const PANEL_GROUP: usize = 2;
@@ -126,10 +128,10 @@ pub fn conv_gemm(isa: Isa, gemm: &ConvGemm, scratch: &mut Vec<f32>, out: &mut [f
         Isa::Scalar => unsafe { super::scalar::conv_gemm(gemm, scratch, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX2 and FMA (asserted above); lengths and sources are checked.
-        Isa::Avx2 => unsafe { super::x86_64::float::avx2_conv_gemm(gemm, scratch, out) },
+        Isa::Avx2 => unsafe { super::x86_64::avx2::conv_gemm(gemm, scratch, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU supports AVX-512F (asserted above); lengths and sources are checked.
-        Isa::Avx512 => unsafe { super::x86_64::float::avx512_conv_gemm(gemm, scratch, out) },
+        Isa::Avx512 => unsafe { super::x86_64::avx512::conv_gemm(gemm, scratch, out) },
         #[cfg(not(target_arch = "x86_64"))]
         Isa::Avx2 | Isa::Avx512 => unreachable!("asserted supported"),
     }
@@ -224,6 +226,23 @@ mod tests {
                 conv_gemm(isa, &gemm, &mut Vec::new(), &mut out);
                 out
             });
+            // What a CPU without FMA runs (`Isa::Scalar` above is compiled with FMA here).
+            let mut portable = vec![f32::NAN; n * n * out_c];
+            let gemm = ConvGemm {
+                input: &input,
+                channels: in_c,
+                sources: &sources,
+                taps,
+                panels: &panels,
+                out_channels: out_c,
+                epilogue: Epilogue::default(),
+            };
+            // SAFETY: the same operands passed conv_gemm's checks for every ISA above.
+            unsafe {
+                crate::kernels::scalar::float::conv_gemm_portable(&gemm, &mut Vec::new(), &mut portable)
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&portable), bits(&got), "{case}: the portable build without FMA differs");
             for (i, (&got, want)) in got.iter().zip(naive(&g, &input, &weights, in_c, out_c)).enumerate() {
                 let bound = 1e-5 * (in_c * taps) as f64;
                 assert!((f64::from(got) - want).abs() <= bound, "{case}: output {i} is {got}, want {want}");

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Isa;
-use crate::report::{si, Table};
 
 /// Minimum wall time of one timed repetition: short, so that some repetitions run without being
 /// preempted on a busy machine.
@@ -250,38 +249,6 @@ impl PeakReport {
     /// The highest FP32 FMA rate, in FLOP/s.
     pub fn flops(&self) -> f64 {
         self.fma.iter().map(|p| p.flops).fold(0.0, f64::max)
-    }
-
-    /// The report as text: the clock, then one table per kind of work.
-    pub fn render(&self) -> String {
-        let mut binary = Table::new(&["isa", "loop body", "binary MAC/s", "bits/cycle", "instr/cycle"], 2);
-        for p in &self.popcount {
-            binary.row(vec![
-                p.isa.clone(),
-                p.loop_body.to_owned(),
-                si(p.binary_macs_per_s),
-                format!("{:.1}", p.bits_per_cycle),
-                format!("{:.2}", p.instructions_per_cycle),
-            ]);
-        }
-        let mut float = Table::new(&["isa", "FP32 FLOP/s", "FLOP/cycle", "FMA/cycle"], 1);
-        for p in &self.fma {
-            float.row(vec![
-                p.isa.clone(),
-                si(p.flops),
-                format!("{:.1}", p.flops_per_cycle),
-                format!("{:.2}", p.fma_per_cycle),
-            ]);
-        }
-        let stated =
-            self.stated_clock_hz.map_or(String::new(), |hz| format!(" (/proc/cpuinfo: {:.2} GHz)", hz / 1e9));
-        format!(
-            "{}: one core at {:.2} GHz measured{stated}\n\nXOR+popcount (1 bit = 1 binary MAC):\n{}\n\nFP32 FMA:\n{}",
-            self.cpu.as_deref().unwrap_or("unknown CPU"),
-            self.clock_hz / 1e9,
-            binary.render(),
-            float.render()
-        )
     }
 }
 

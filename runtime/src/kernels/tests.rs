@@ -6,7 +6,9 @@ use std::fmt::Debug;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::isa::choose;
 use super::*;
+use crate::bit_layout::*;
 
 /// The instruction sets the harness covers: all this CPU supports. If `BNAS_FORCE_ISA` names one
 /// the CPU lacks, this fails rather than skip it.

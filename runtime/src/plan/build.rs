@@ -2,12 +2,11 @@
 
 use bnas_models::{BatchNorm, ConvSpec, CostKind, Layer, LayerOp, Liveness, NetworkSpec, Precision};
 
-use super::arena::{SlotId, SlotPlanner};
 use super::fold::BatchNormParams;
+use super::slots::{SlotId, SlotPlanner};
 use super::{BinaryConv, ConcatPart, FloatConv, Linear, PaddingCorrection, Plan, Step, StepOp, Window};
 use crate::error::RuntimeError;
 use crate::format::{alpha_name, BnasFile, Floats};
-use crate::kernels::float_conv;
 
 impl Plan {
     /// Plans the live layers of `spec` with the weights of `file`; `bn_eps` is the BatchNorm
@@ -195,15 +194,12 @@ fn conv_op(
                 (_, false) => None,
             };
             let weight = finite(file, &conv.weight, &weight_shape)?;
-            let panels =
-                float_conv::pack_filters(&weight, window.out_channels, window.in_channels, window.kernel);
             StepOp::FloatConv(FloatConv {
                 window,
                 input_bn: if compat { None } else { input_bn.map(|bn| bn.params().affine()) },
                 input_relu: conv.input_relu,
                 binarize,
                 weight,
-                panels,
                 bias,
                 output_bn: output_bn.map(|bn| bn.params().affine()),
                 relu: conv.output_relu,
@@ -212,8 +208,9 @@ fn conv_op(
     })
 }
 
-/// A BatchNorm's stored tensors.
-struct StoredBatchNorm {
+/// A BatchNorm's stored tensors, checked (finite, no negative variance).
+#[derive(Debug)]
+pub struct StoredBatchNorm {
     gamma: Option<Floats>,
     beta: Option<Floats>,
     mean: Floats,
@@ -222,7 +219,13 @@ struct StoredBatchNorm {
 }
 
 impl StoredBatchNorm {
-    fn params(&self) -> BatchNormParams<'_> {
+    /// Reads the tensors of `bn` from `file`; `eps` is the epsilon it was trained with.
+    pub fn read(file: &BnasFile, bn: &BatchNorm, eps: f32) -> Result<StoredBatchNorm, RuntimeError> {
+        batch_norm(file, bn, eps)
+    }
+
+    /// Its statistics, to fold.
+    pub fn params(&self) -> BatchNormParams<'_> {
         BatchNormParams {
             gamma: self.gamma.as_deref(),
             beta: self.beta.as_deref(),

@@ -1,5 +1,5 @@
 //! BatchNorm folding: inference-time BatchNorm as a per-channel affine map, and BatchNorm
-//! followed by sign as a per-channel threshold with a sign flip (spec §1).
+//! followed by sign as a per-channel threshold with a sign flip (reference §1).
 
 /// `y[c] = x[c] * scale[c] + shift[c]`: an inference BatchNorm.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +43,12 @@ impl BatchNormParams<'_> {
         let beta = self.beta.map_or(0.0, |b| f64::from(b[c]));
         let std = (f64::from(self.var[c]) + f64::from(self.eps)).sqrt();
         (gamma, beta, f64::from(self.mean[c]), std)
+    }
+
+    /// `bn(x)` of channel `c`, computed in f64 from the stored statistics.
+    pub fn apply(&self, c: usize, x: f64) -> f64 {
+        let (gamma, beta, mean, std) = self.channel(c);
+        gamma * (x - mean) / std + beta
     }
 
     /// The affine form.
@@ -105,6 +111,7 @@ mod tests {
             for i in -400..=400 {
                 let x = i as f32 * 0.01;
                 let y = bn(x.into(), gamma[c].into(), beta[c].into(), mean[c].into(), var[c].into(), 1e-5);
+                assert!((params.apply(c, x.into()) - y).abs() < 1e-9, "apply channel {c}, x {x}");
                 if y.abs() > 1e-5 {
                     assert_eq!(folded.bit(c, x), y >= 0.0, "channel {c}, x {x}, bn {y}");
                     let via_affine = f64::from(x * affine.scale[c] + affine.shift[c]);

@@ -8,18 +8,19 @@
 //! GPU reads as u32 pairs), so another backend consumes the same plan; the padding correction
 //! table is backend-neutral too (one base per border class and output channel).
 
-mod arena;
 mod build;
 mod fold;
 mod padding;
+mod slots;
 
 use bnas_models::{LayerId, Shape};
 
 use crate::format::{Floats, Words};
 
-pub use arena::SlotId;
+pub use build::StoredBatchNorm;
 pub use fold::{BatchNormParams, Binarize, ChannelAffine};
 pub use padding::PaddingCorrection;
+pub use slots::SlotId;
 
 /// A runnable network: steps in execution order over a planned arena.
 #[derive(Debug)]
@@ -53,9 +54,9 @@ pub struct Step {
     pub output: SlotId,
     /// Per-sample output shape.
     pub shape: Shape,
-    /// Float MACs per sample (spec §8).
+    /// Float MACs per sample (reference §8).
     pub float_macs: u64,
-    /// Binary MACs per sample, full kernel window (spec §8).
+    /// Binary MACs per sample, full kernel window (reference §8).
     pub binary_macs: u64,
 }
 
@@ -223,10 +224,8 @@ pub struct FloatConv {
     pub input_relu: bool,
     /// Sign-binarized input with float weights (the reference's compat convs).
     pub binarize: Option<Binarize>,
-    /// Weights, `[out, in, k, k]`.
+    /// Weights, `[out, in, k, k]` (each backend packs its own copy at load).
     pub weight: Floats,
-    /// The same weights packed for the CPU kernel ([`crate::kernels::float_conv::pack_filters`]).
-    pub panels: Vec<f32>,
     /// Bias, `[out]`.
     pub bias: Option<Floats>,
     /// Output BatchNorm.

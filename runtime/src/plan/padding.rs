@@ -1,6 +1,6 @@
 //! Exact zero padding for XNOR convolutions. The packed im2col fills padded taps with zero
 //! words, which read as -1 against every filter bit; a per-border-position correction turns the
-//! popcount back into the sum over valid taps only (padded positions contribute 0, spec §1).
+//! popcount back into the sum over valid taps only (padded positions contribute 0, reference §1).
 //!
 //! With `S` the popcount of `a ^ w` over all taps, the true dot product is
 //! `valid_taps * C - 2 * (S - pc_pad)`, where `pc_pad` counts the filter's +1 bits at the padded
@@ -8,7 +8,7 @@
 //! `base[class][o] = valid_taps * C + 2 * pc_pad` is precomputed, so `dot = base - 2 * S`.
 
 use super::Window;
-use crate::kernels::{words_for, PANEL};
+use crate::bit_layout::{words_for, PANEL};
 
 /// Per-class base values of the dot product; see the module doc.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,11 @@
 //! Human-readable reports shared by the `bnas` and `bnas-run` command lines: numbers, aligned
 //! text tables, the per-layer network summary, and printing.
 
+mod peak;
 pub mod profile;
 mod summary;
 
+pub use peak::render_peak;
 pub use summary::render_summary;
 
 use std::borrow::Cow;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::cpu::Observer;
 use crate::plan::{Step, StepOp};
+use crate::trace::Observer;
 use crate::{Model, RuntimeError};
 
 /// Per-step wall times of every pass.

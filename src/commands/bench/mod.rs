@@ -13,9 +13,9 @@ mod torch;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context};
-use bnas_models::{NetworkConfig, Overrides, Summary};
-use bnas_runtime::cli::PassArgs;
+use anyhow::{ensure, Context};
+use bnas_models::{Overrides, Summary};
+use bnas_runtime::cli::{parse_threads, ModelSource, PassArgs, TOP_LAYERS};
 use bnas_runtime::format::{BnasFile, FloatStorage};
 use bnas_runtime::kernels::peak;
 use bnas_runtime::report::emit;
@@ -44,7 +44,7 @@ pub struct BenchArgs {
     #[arg(long, short)]
     model: String,
     /// Worker threads of every engine [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<usize>,
     #[command(flatten)]
     passes: PassArgs,
@@ -52,7 +52,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Layers to list, slowest first (all of them with --json).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = TOP_LAYERS)]
     top: usize,
     /// Print JSON instead of tables.
     #[arg(long)]
@@ -92,11 +92,7 @@ impl Drop for TempDir {
 
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let threads = match args.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     ensure!(args.passes.batch > 0 && args.passes.iters > 0, "--batch and --iters must be at least 1");
     let child =
         ChildRun { threads, batch: args.passes.batch, iters: args.passes.iters, warmup: args.passes.warmup };
@@ -162,15 +158,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(emit(&text)?)
 }
 
-/// The `.bnas` file to benchmark: `model` itself if it is a file, else a random-weight model of
-/// that name written into `dir`.
+/// The `.bnas` file to benchmark: `model` itself if it names one, else a random-weight model of
+/// the network it names, written into `dir`.
 fn model_file(model: &str, seed: u64, dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = Path::new(model);
-    if path.is_file() {
-        return Ok(path.to_owned());
+    let source = ModelSource::parse(model);
+    if let ModelSource::File(path) = source {
+        return Ok(path);
     }
-    let config = NetworkConfig::resolve(model, &Overrides::default())
-        .with_context(|| format!("--model {model} is neither a .bnas file nor a named model"))?;
+    let config = source.config(&Overrides::default())?;
     let out = dir.join("model.bnas");
     bnas_runtime::init::random_model(&config, seed, FloatStorage::F32)?
         .write(&out)

@@ -1,4 +1,4 @@
-//! Genotype derivation from the search's architecture weights (spec §4), and the statistics
+//! Genotype derivation from the search's architecture weights (reference §4), and the statistics
 //! logged to show the search moving.
 //!
 //! Rows are the 14 edges of a cell in the supernet's order (node 2: states 0, 1; node 3:
@@ -16,7 +16,7 @@ pub const OPS: usize = OpKind::ALL.len();
 /// One cell's derived edges: per node, the 2 incoming edges with the largest op weight
 /// (Zeroise counts, unlike DARTS), each with its argmax op (Zeroise may win). The Zeroise column
 /// is divided by `gamma` first (1 for the plain genotype, 3 for the transferable one); this is
-/// the reference's intent; its code divides the first edge's row instead (spec §4). Ties go to
+/// the reference's intent; its code divides the first edge's row instead (reference §4). Ties go to
 /// the lower state and the lower op index, as the reference's stable sort and strict `>` do.
 pub fn derive_cell(weights: &[[f32; OPS]], gamma: f32) -> Vec<Edge> {
     let mut edges = Vec::with_capacity(2 * NODES);

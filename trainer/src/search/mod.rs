@@ -1,8 +1,8 @@
-//! Architecture search (spec §4): first-order DARTS-style alternation on the two halves of the
+//! Architecture search (reference §4): first-order DARTS-style alternation on the two halves of the
 //! training split (SGD on the weights with one half, Adam on the alphas with the other), the
 //! entropy diversity regularizer, genotype derivation and best-epoch selection.
 //!
-//! Two of the reference's quirks are not reproduced (spec §4): its entropy counts one
+//! Two of the reference's quirks are not reproduced (reference §4): its entropy counts one
 //! reduction edge 14 times (here every edge counts once) and its gamma step divides the first
 //! edge's row (here the Zeroise column). Its search also leaves the last 18 MixedOp convs with
 //! float weights; here every MixedOp conv is binarized. The genotype kept for an epoch is the

@@ -1,4 +1,4 @@
-//! The search supernet (spec §4): a CIFAR-style network whose cell edges are MixedOps, the
+//! The search supernet (reference §4): a CIFAR-style network whose cell edges are MixedOps, the
 //! softmax(alpha)-weighted sum of the 7 ops. Cell preprocessing is float (BN -> conv -> ReLU,
 //! no sign); the MixedOp convolutions are binary; every BatchNorm is non-affine except the stem's
 //! and the residual projection's, and pools are followed by a non-affine BatchNorm.

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bnas_models::CostKind;
-use bnas_runtime::cli::PassArgs;
+use bnas_runtime::cli::{PassArgs, TOP_LAYERS};
 use bnas_runtime::plan::{Step, StepOp};
 use bnas_runtime::report::profile::{self, op_name, quantile};
 use bnas_runtime::report::{emit, si, Table};
@@ -22,8 +22,11 @@ pub struct BenchArgs {
     run: RunArgs,
     #[command(flatten)]
     passes: PassArgs,
+    /// Seed of the random weights when `--model` names a network.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Layers to list in the table, slowest first (all of them with --json).
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = TOP_LAYERS)]
     top: usize,
     /// Print JSON instead of tables.
     #[arg(long)]
@@ -66,7 +69,7 @@ struct BenchReport {
 /// Runs the command.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.passes.batch > 0 && args.passes.iters > 0, "--batch and --iters must be at least 1");
-    let model = args.run.load()?;
+    let model = args.run.load_or_build(args.seed)?;
     let values = args.passes.batch.checked_mul(model.input_len()).context("--batch is too large")?;
     let input = random_input(values).context("--batch is too large for this machine's memory")?;
     for _ in 0..args.passes.warmup {
@@ -93,7 +96,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let spec = model.spec();
     let median = quantile(&mut passes, 0.5);
     let report = BenchReport {
-        model: args.run.model.display().to_string(),
+        model: args.run.model.clone(),
         backend: model.backend().to_string(),
         threads: model.threads(),
         batch: args.passes.batch,

@@ -61,7 +61,7 @@ struct EvalReport {
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let model = args.run.load()?;
+    let model = args.run.load("eval")?;
     let root = args
         .dataset
         .root
@@ -120,7 +120,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         file.commit().with_context(|| format!("writing {path}"))?;
     }
     let report = EvalReport {
-        model: args.run.model.display().to_string(),
+        model: args.run.model.clone(),
         data: args.dataset.data.to_string(),
         root: root.display().to_string(),
         examples: total,

@@ -14,6 +14,9 @@ mod summary;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use bnas_models::Overrides;
+use bnas_runtime::cli::{parse_threads, ModelSource};
+use bnas_runtime::format::{BnasFile, FloatStorage};
 use bnas_runtime::kernels::Isa;
 use bnas_runtime::{Device, Model, Options};
 use clap::{Args, Parser, Subcommand};
@@ -50,11 +53,12 @@ enum Command {
 /// The flags of every command that runs a model.
 #[derive(Debug, Clone, Args)]
 struct RunArgs {
-    /// The `.bnas` model file.
+    /// The `.bnas` model file (`bench` also takes a network name or genotype file, run with
+    /// random weights).
     #[arg(long, short)]
-    model: PathBuf,
+    model: String,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     threads: Option<usize>,
     /// Kernel instruction set: scalar, avx2 or avx512 (default: the best this CPU supports,
     /// or BNAS_FORCE_ISA).
@@ -67,13 +71,33 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn load(&self) -> anyhow::Result<Model> {
-        if self.threads == Some(0) {
-            anyhow::bail!("--threads must be at least 1");
+    /// The `--model` file, for a `command` that needs trained weights.
+    fn model_file(&self, command: &'static str) -> anyhow::Result<PathBuf> {
+        Ok(ModelSource::parse(&self.model).weights_file(command)?)
+    }
+
+    /// Loads the `--model` file for `command`.
+    fn load(&self, command: &'static str) -> anyhow::Result<Model> {
+        let path = self.model_file(command)?;
+        let file = BnasFile::open(&path).with_context(|| format!("loading {}", path.display()))?;
+        self.plan(file).with_context(|| format!("loading {}", path.display()))
+    }
+
+    /// Loads the `--model` file, or builds the network it names with random weights from `seed`.
+    fn load_or_build(&self, seed: u64) -> anyhow::Result<Model> {
+        match ModelSource::parse(&self.model) {
+            ModelSource::File(_) => self.load("bench"),
+            source @ ModelSource::Network(_) => {
+                let config = source.config(&Overrides::default())?;
+                let writer = bnas_runtime::init::random_model(&config, seed, FloatStorage::F32)?;
+                self.plan(BnasFile::from_bytes(writer.to_bytes())?)
+            }
         }
+    }
+
+    fn plan(&self, file: BnasFile) -> anyhow::Result<Model> {
         let options = Options { threads: self.threads, isa: self.isa, device: self.device };
-        let model = Model::load_with(&self.model, &options)
-            .with_context(|| format!("loading {}", self.model.display()))?;
+        let model = Model::from_file(file, &options)?;
         if let Some(reason) = model.gpu_fallback() {
             eprintln!("note: --device auto runs on the CPU: {reason}");
         }

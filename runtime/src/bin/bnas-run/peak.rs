@@ -15,6 +15,10 @@ pub struct PeakArgs {
 /// Runs the command.
 pub fn run(args: &PeakArgs) -> anyhow::Result<()> {
     let report = peak::measure();
-    let text = if args.json { serde_json::to_string_pretty(&report)? } else { report.render() };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)?
+    } else {
+        bnas_runtime::report::render_peak(&report)
+    };
     Ok(emit(&text)?)
 }

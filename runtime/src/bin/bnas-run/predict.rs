@@ -32,7 +32,7 @@ fn classify(model: &Model, path: &Path, k: usize) -> anyhow::Result<Vec<Predicti
 
 /// Runs the command. Every file is tried; the exit status is an error if any failed.
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
-    let model = args.run.load()?;
+    let model = args.run.load("predict")?;
     let results: Vec<ImagePrediction> = args
         .images
         .iter()

@@ -37,7 +37,7 @@ pub struct ServeArgs {
 
 /// Runs the server until SIGTERM or ctrl-c.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let model = args.run.load()?;
+    let model = args.run.load("serve")?;
     let options = ServeOptions {
         batch: BatchPolicy {
             max_batch: args.max_batch,
@@ -47,11 +47,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         timeout: Duration::from_millis(args.timeout_ms),
     };
-    let server = Server::bind(model, &args.run.model, args.addr, options)?;
+    let path = args.run.model_file("serve")?;
+    let server = Server::bind(model, &path, args.addr, options)?;
     println!("listening on http://{}", server.local_addr());
     eprintln!(
         "serving {} (batches of up to {}, {} ms wait, queue {}); SIGTERM or ctrl-c stops",
-        args.run.model.display(),
+        path.display(),
         args.max_batch,
         args.max_wait_ms,
         args.queue

@@ -1,10 +1,11 @@
-//! `bnas-run summary`: what a `.bnas` file holds.
+//! `bnas-run summary`: what a `.bnas` file holds, or what a named network costs.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::Context;
-use bnas_models::Summary;
+use bnas_models::{Overrides, Summary};
+use bnas_runtime::cli::ModelSource;
 use bnas_runtime::format::{BnasFile, Metadata};
 use bnas_runtime::report::{bytes, emit, render_summary};
 use clap::Args;
@@ -13,9 +14,10 @@ use serde::Serialize;
 /// Flags of `bnas-run summary`.
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
-    /// The `.bnas` model file.
+    /// A `.bnas` model file, or a network (named model, built-in cell or genotype file), which
+    /// gets the layer table of `bnas summary`.
     #[arg(long, short)]
-    model: PathBuf,
+    model: String,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -33,7 +35,21 @@ struct FileReport<'a> {
 
 /// Runs the command.
 pub fn run(args: &SummaryArgs) -> anyhow::Result<()> {
-    let file = BnasFile::open(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let path = match ModelSource::parse(&args.model) {
+        ModelSource::File(path) => path,
+        network @ ModelSource::Network(_) => {
+            let summary = Summary::of(&network.config(&Overrides::default())?.spec()?);
+            let text =
+                if args.json { serde_json::to_string_pretty(&summary)? } else { render_summary(&summary) };
+            return Ok(emit(&text)?);
+        }
+    };
+    file_summary(&path, args.json)
+}
+
+/// The report on one `.bnas` file.
+fn file_summary(path: &Path, json: bool) -> anyhow::Result<()> {
+    let file = BnasFile::open(path).with_context(|| format!("reading {}", path.display()))?;
     let metadata = file.metadata();
     let spec = metadata.config.spec()?;
     let mut by_dtype = BTreeMap::new();
@@ -41,14 +57,14 @@ pub fn run(args: &SummaryArgs) -> anyhow::Result<()> {
         *by_dtype.entry(format!("{:?}", tensor.dtype).to_lowercase()).or_insert(0) += tensor.byte_len();
     }
     let report = FileReport {
-        path: args.model.display().to_string(),
-        file_bytes: std::fs::metadata(&args.model)?.len(),
+        path: path.display().to_string(),
+        file_bytes: std::fs::metadata(path)?.len(),
         tensors: file.tensors().len(),
         tensor_bytes_by_dtype: by_dtype,
         metadata,
         summary: Summary::of(&spec),
     };
-    if args.json {
+    if json {
         return Ok(emit(&serde_json::to_string_pretty(&report)?)?);
     }
     let p = &metadata.preprocess;

@@ -3,10 +3,9 @@
 
 pub(super) mod avx2;
 pub(super) mod avx512;
-pub(super) mod float;
 pub(super) mod peak;
 
-/// Whether this CPU runs [`avx2`] and the AVX2 path of [`float`] (which also needs FMA).
+/// Whether this CPU runs [`avx2`] (which also needs FMA).
 pub(super) fn avx2_detected() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }

@@ -2,15 +2,15 @@
 //! ISA's `#[target_feature]` entry point (everything here is `#[inline(always)]`, so it is
 //! compiled with the caller's features).
 
-use super::float_conv::{ConvGemm, Epilogue, PADDING, PANEL_GROUP};
-use super::PANEL;
+use crate::bit_layout::PANEL;
+use crate::kernels::float_conv::{ConvGemm, Epilogue, PADDING, PANEL_GROUP};
 
 /// Terms summed in one chain before the chain is added to the output (see
-/// [`super::float_conv`]'s numerics).
+/// [`crate::kernels::float_conv`]'s numerics).
 const DEPTH_BLOCK: usize = 256;
 
 /// 16 f32 lanes held in registers: one panel row, or the sums of one output pixel against it.
-pub(super) trait Lanes: Copy {
+pub(in crate::kernels) trait Lanes: Copy {
     /// All lanes 0.
     ///
     /// # Safety
@@ -60,14 +60,14 @@ pub(super) trait Lanes: Copy {
 /// cost of one copy (too dear for the narrow early layers).
 const PACK_MIN_CHANNELS: usize = 512;
 
-/// [`super::float_conv::conv_gemm`] with `MR` rows and `NP` panels per register block; `packed`
+/// [`crate::kernels::float_conv::conv_gemm`] with `MR` rows and `NP` panels per register block; `packed`
 /// is scratch for the packed rows.
 ///
 /// # Safety
-/// `gemm` and `out` passed [`super::float_conv::conv_gemm`]'s checks; `NP` divides
+/// `gemm` and `out` passed [`crate::kernels::float_conv::conv_gemm`]'s checks; `NP` divides
 /// [`PANEL_GROUP`]; the CPU supports `L`'s ISA.
 #[inline(always)]
-pub(super) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
+pub(in crate::kernels) unsafe fn conv_gemm<L: Lanes, const MR: usize, const NP: usize>(
     gemm: &ConvGemm,
     packed: &mut Vec<f32>,
     out: &mut [f32],
@@ -152,7 +152,7 @@ impl<const MR: usize> BlockRows<MR> for PixelRows<'_, MR> {
 /// padded tap or a row past `valid`.
 ///
 /// # Safety
-/// The sources passed [`super::float_conv::conv_gemm`]'s checks.
+/// The sources passed [`crate::kernels::float_conv::conv_gemm`]'s checks.
 unsafe fn point_at_pixels<const MR: usize>(
     gemm: &ConvGemm,
     first_row: usize,

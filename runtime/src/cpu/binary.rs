@@ -4,7 +4,8 @@
 
 use rayon::prelude::*;
 
-use crate::kernels::{self, words_for, Isa, PANEL};
+use crate::bit_layout::{words_for, PANEL};
+use crate::kernels::{self, Isa};
 use crate::plan::BinaryConv;
 
 /// Output pixels per parallel task: about two tasks per thread for balance, each a whole

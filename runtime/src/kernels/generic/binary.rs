@@ -2,11 +2,11 @@
 //! ISA inside that ISA's `#[target_feature]` entry point (everything here is `#[inline(always)]`,
 //! so it is compiled with the caller's features).
 
-use super::PANEL;
+use crate::bit_layout::PANEL;
 
 /// The [`PANEL`] filter words of one depth step, held in registers, with the per-lane popcount
 /// counters that go with them.
-pub(super) trait PanelRow: Copy {
+pub(in crate::kernels) trait PanelRow: Copy {
     /// Per-lane popcount counters. They may be narrower than the u32 output, hence
     /// [`PanelRow::FLUSH_STEPS`].
     type Acc: Copy;
@@ -45,13 +45,13 @@ pub(super) trait PanelRow: Copy {
     unsafe fn accumulate(acc: Self::Acc, out: *mut u32);
 }
 
-/// [`super::xnor_gemm`] with `MR` rows per register block.
+/// [`crate::kernels::xnor_gemm`] with `MR` rows per register block.
 ///
 /// # Safety
-/// The lengths are those [`super::xnor_gemm`] checks, `depth * 64 <= u32::MAX`, and the CPU
+/// The lengths are those [`crate::kernels::xnor_gemm`] checks, `depth * 64 <= u32::MAX`, and the CPU
 /// supports `R`'s ISA.
 #[inline(always)]
-pub(super) unsafe fn xnor_gemm<R: PanelRow, const MR: usize>(
+pub(in crate::kernels) unsafe fn xnor_gemm<R: PanelRow, const MR: usize>(
     a: &[u64],
     rows: usize,
     depth: usize,

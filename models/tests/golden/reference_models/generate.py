@@ -1,5 +1,5 @@
 """Independent golden for the `models` crate: builds the BNAS networks with torch.nn from the spec
-(`shared/reference/bnas.md` §2, §3, §6, §7) and records what the Rust spec must reproduce.
+(`docs/reference.md` §2, §3, §6, §7) and records what the Rust spec must reproduce.
 
 For every named model it writes `<model>.json` with:
 - `params`: learnable parameters counted as the reference counts them (`named_parameters`);
@@ -52,7 +52,7 @@ PUBLISHED_PARAMS = {"bnas-a": 5_578_252, "bnas-f": 39_781_442}
 
 
 class BinaryBlock(nn.Module):
-    """BN(in) -> sign -> conv -> ReLU (spec §1); keys `bn.*`, `op.0.weight`."""
+    """BN(in) -> sign -> conv -> ReLU (reference §1); keys `bn.*`, `op.0.weight`."""
 
     def __init__(self, c_in, c_out, k, stride, pad, dilation=1, affine=True):
         super().__init__()
@@ -166,7 +166,7 @@ class Network(nn.Module):
 
 def precisions(net, num_skip):
     """Precision of every Conv2d/Linear, default and reference-compat, derived the way the
-    reference's BinOp selects convs (spec §1): walk `named_modules`, skip the first `num_skip`
+    reference's BinOp selects convs (reference §1): walk `named_modules`, skip the first `num_skip`
     convs and every `res` conv; the reference's own range only reaches the count of non-`res`
     convs while its index counts the `res` ones too, so the convs past that count keep float
     weights (their inputs are still binarized)."""

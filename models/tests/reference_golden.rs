@@ -1,5 +1,5 @@
 //! The `models` spec against an independent PyTorch build of the same networks
-//! (`tests/golden/reference_models/generate.py`, run once, output committed): parameter counts,
+//! (`models/tests/golden/reference_models/generate.py`, run once, output committed): parameter counts,
 //! every state_dict key and shape in order, per-conv MACs, precision (default and reference-compat)
 //! and dead layers.
 
@@ -37,7 +37,7 @@ fn module_name(layer: &Layer) -> Option<String> {
 
 #[test]
 fn published_parameter_counts() {
-    // The reference's own training logs (spec §6).
+    // The reference's own training logs (reference §6).
     assert_eq!(spec("bnas-a").param_count(), 5_578_252);
     assert_eq!(spec("bnas-f").param_count(), 39_781_442);
 }
@@ -108,7 +108,7 @@ fn per_layer_macs_precision_and_deadness_match_the_pytorch_forward() {
 
 #[test]
 fn golden_probe_found_exactly_the_documented_dead_layers() {
-    // Spec §8: in BNAS-A's reduction cells (6 and 13), preprocess1 feeds only Zeroise.
+    // Reference §8: in BNAS-A's reduction cells (6 and 13), preprocess1 feeds only Zeroise.
     let golden = golden("bnas-a");
     let dead: Vec<&str> = golden["convs"]
         .as_array()

@@ -4,9 +4,9 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::generic::{self, PanelRow};
+use crate::bit_layout::words_for;
+use crate::kernels::generic::binary::{self as generic, PanelRow};
 use crate::kernels::scalar::{activation_bit, scale_count};
-use crate::kernels::words_for;
 
 /// Rows per register block: 2 rows x 4 byte accumulators, plus the lookup constants and
 /// temporaries, fit the 16 ymm registers.

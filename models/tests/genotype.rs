@@ -13,7 +13,7 @@ fn dense() -> Genotype {
 fn reference_text_parses_to_the_spec_cell() {
     let g = Genotype::from_reference(REFERENCE_DENSE).unwrap();
     assert_eq!(g, dense());
-    // Spec §6, hand-checked: normal node 3 = (bin_conv_3x3, 1) + (bin_conv_3x3, 2).
+    // Reference §6, hand-checked: normal node 3 = (bin_conv_3x3, 1) + (bin_conv_3x3, 2).
     assert_eq!(g.cell(CellKind::Normal)[2], Edge { op: OpKind::BinConv3x3, input: 1 });
     assert_eq!(g.cell(CellKind::Normal)[3], Edge { op: OpKind::BinConv3x3, input: 2 });
     assert_eq!(g.cell(CellKind::Reduce)[7], Edge { op: OpKind::BinDilConv3x3, input: 4 });

@@ -1,5 +1,5 @@
-//! Arena planning: each computed output gets a slot, and a slot is reused once every reader
-//! of its current value has run.
+//! Slot planning: each computed output gets a slot of the arena, and a slot is reused once every
+//! reader of its current value has run.
 
 /// Index of an arena slot.
 pub type SlotId = usize;

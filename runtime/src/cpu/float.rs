@@ -18,6 +18,7 @@ fn rows_per_task(rows: usize, depth: usize) -> usize {
 /// Runs the conv on NHWC `input`; writes NHWC `output`. `scratch` holds the transformed input.
 pub(super) fn run(
     conv: &FloatConv,
+    panels: &[f32],
     isa: Isa,
     input: &[f32],
     batch: usize,
@@ -40,7 +41,7 @@ pub(super) fn run(
                 channels: w.in_channels,
                 sources,
                 taps: w.taps(),
-                panels: &conv.panels,
+                panels,
                 out_channels: w.out_channels,
                 epilogue: Epilogue {
                     bias: conv.bias.as_deref(),

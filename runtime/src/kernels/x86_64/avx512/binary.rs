@@ -3,8 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::generic::{self, PanelRow};
-use crate::kernels::words_for;
+use crate::bit_layout::words_for;
+use crate::kernels::generic::binary::{self as generic, PanelRow};
 
 /// Rows per register block: 8 rows x 2 zmm accumulators leaves half the 32 registers free.
 const MR: usize = 8;

@@ -18,8 +18,9 @@ use bnas_models::{
     ConvSpec, Edge, Genotype, InputShape, LayerOp, Liveness, NetworkConfig, NetworkSpec, OpKind, Overrides,
     Precision, Shape, Topology,
 };
+use bnas_runtime::bit_layout::{words_for, PANEL};
 use bnas_runtime::format::{BnasFile, FloatStorage};
-use bnas_runtime::kernels::{words_for, Isa, PANEL};
+use bnas_runtime::kernels::Isa;
 use bnas_runtime::plan::StepOp;
 use bnas_runtime::{Device, GpuError, Model, Options, RuntimeError, Trace};
 use rand::rngs::StdRng;

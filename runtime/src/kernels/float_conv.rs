@@ -212,22 +212,6 @@ mod tests {
                 .collect();
             let panels = pack_filters(&weights, out_c, in_c, g.kernel);
             let case = format!("{in_c}->{out_c} k{} s{} p{} d{}", g.kernel, g.stride, g.padding, g.dilation);
-            let got = assert_isas_agree(&case, |isa| {
-                let mut out = vec![f32::NAN; n * n * out_c];
-                let gemm = ConvGemm {
-                    input: &input,
-                    channels: in_c,
-                    sources: &sources,
-                    taps,
-                    panels: &panels,
-                    out_channels: out_c,
-                    epilogue: Epilogue::default(),
-                };
-                conv_gemm(isa, &gemm, &mut Vec::new(), &mut out);
-                out
-            });
-            // What a CPU without FMA runs (`Isa::Scalar` above is compiled with FMA here).
-            let mut portable = vec![f32::NAN; n * n * out_c];
             let gemm = ConvGemm {
                 input: &input,
                 channels: in_c,
@@ -237,6 +221,13 @@ mod tests {
                 out_channels: out_c,
                 epilogue: Epilogue::default(),
             };
+            let got = assert_isas_agree(&case, |isa| {
+                let mut out = vec![f32::NAN; n * n * out_c];
+                conv_gemm(isa, &gemm, &mut Vec::new(), &mut out);
+                out
+            });
+            // What a CPU without FMA runs (`Isa::Scalar` above is compiled with FMA here).
+            let mut portable = vec![f32::NAN; n * n * out_c];
             // SAFETY: the same operands passed conv_gemm's checks for every ISA above.
             unsafe {
                 crate::kernels::scalar::float::conv_gemm_portable(&gemm, &mut Vec::new(), &mut portable)

@@ -4,9 +4,10 @@
 //!
 //! Activations are NHWC f32 (`batch x height x width x channels`) in arena slots that the
 //! planner reuses once their last reader has run. Weights stay in the file's layouts: float
-//! weights `[out, in, k, k]`, binary filters in the kernels' 16-lane panels (u64 words, which a
-//! GPU reads as u32 pairs), so another backend consumes the same plan; the padding correction
-//! table is backend-neutral too (one base per border class and output channel).
+//! weights `[out, in, k, k]`, binary filters in the panels of [`crate::bit_layout`] (u64 words,
+//! which a GPU reads as u32 pairs); the padding correction table is backend-neutral too (one
+//! base per border class and output channel). A backend builds whatever else it wants at load
+//! (the CPU packs float filters, the GPU uploads buffers).
 
 mod build;
 mod fold;

@@ -165,7 +165,9 @@ fn model_file(model: &str, seed: u64, dir: &Path) -> anyhow::Result<PathBuf> {
     if let ModelSource::File(path) = source {
         return Ok(path);
     }
-    let config = source.config(&Overrides::default())?;
+    let config = source
+        .config(&Overrides::default())
+        .with_context(|| format!("--model {model} is neither a .bnas file nor a named model"))?;
     let out = dir.join("model.bnas");
     bnas_runtime::init::random_model(&config, seed, FloatStorage::F32)?
         .write(&out)

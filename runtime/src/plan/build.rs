@@ -151,7 +151,7 @@ fn conv_op(
     eps: f32,
 ) -> Result<StepOp, RuntimeError> {
     let weight_shape = [conv.out_channels, conv.in_channels, conv.kernel, conv.kernel];
-    let output_bn = conv.output_bn.as_ref().map(|bn| batch_norm(file, bn, eps)).transpose()?;
+    let output_bn = conv.output_bn.as_ref().map(|bn| StoredBatchNorm::read(file, bn, eps)).transpose()?;
     let bias = conv.bias.as_ref().map(|b| finite(file, b, &[conv.out_channels])).transpose()?;
     if layer.precision.binarizes_input() && conv.input_relu {
         return Err(RuntimeError::Unsupported {
@@ -159,7 +159,7 @@ fn conv_op(
             problem: "a ReLU before a binarized input".into(),
         });
     }
-    let input_bn = conv.input_bn.as_ref().map(|bn| batch_norm(file, bn, eps)).transpose()?;
+    let input_bn = conv.input_bn.as_ref().map(|bn| StoredBatchNorm::read(file, bn, eps)).transpose()?;
     Ok(match layer.precision {
         Precision::Binary => {
             let (Some(bn), None, None) = (&input_bn, &output_bn, &bias) else {
@@ -221,7 +221,19 @@ pub struct StoredBatchNorm {
 impl StoredBatchNorm {
     /// Reads the tensors of `bn` from `file`; `eps` is the epsilon it was trained with.
     pub fn read(file: &BnasFile, bn: &BatchNorm, eps: f32) -> Result<StoredBatchNorm, RuntimeError> {
-        batch_norm(file, bn, eps)
+        let shape = [bn.channels];
+        let tensor = |field: &str| finite(file, &format!("{}.{field}", bn.prefix), &shape);
+        let (gamma, beta) =
+            if bn.affine { (Some(tensor("weight")?), Some(tensor("bias")?)) } else { (None, None) };
+        let var_name = format!("{}.running_var", bn.prefix);
+        let var = tensor("running_var")?;
+        if let Some(c) = var.iter().position(|&v| v < 0.0) {
+            return Err(RuntimeError::BadTensor {
+                name: var_name,
+                problem: format!("negative variance at channel {c}"),
+            });
+        }
+        Ok(StoredBatchNorm { gamma, beta, mean: tensor("running_mean")?, var, eps })
     }
 
     /// Its statistics, to fold.
@@ -234,22 +246,6 @@ impl StoredBatchNorm {
             eps: self.eps,
         }
     }
-}
-
-fn batch_norm(file: &BnasFile, bn: &BatchNorm, eps: f32) -> Result<StoredBatchNorm, RuntimeError> {
-    let shape = [bn.channels];
-    let tensor = |field: &str| finite(file, &format!("{}.{field}", bn.prefix), &shape);
-    let (gamma, beta) =
-        if bn.affine { (Some(tensor("weight")?), Some(tensor("bias")?)) } else { (None, None) };
-    let var_name = format!("{}.running_var", bn.prefix);
-    let var = tensor("running_var")?;
-    if let Some(c) = var.iter().position(|&v| v < 0.0) {
-        return Err(RuntimeError::BadTensor {
-            name: var_name,
-            problem: format!("negative variance at channel {c}"),
-        });
-    }
-    Ok(StoredBatchNorm { gamma, beta, mean: tensor("running_mean")?, var, eps })
 }
 
 /// A float tensor of the given shape whose values are all finite.

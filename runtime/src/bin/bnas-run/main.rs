@@ -11,7 +11,7 @@ mod predict;
 mod serve;
 mod summary;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bnas_models::Overrides;
@@ -78,21 +78,24 @@ impl RunArgs {
 
     /// Loads the `--model` file for `command`.
     fn load(&self, command: &'static str) -> anyhow::Result<Model> {
-        let path = self.model_file(command)?;
-        let file = BnasFile::open(&path).with_context(|| format!("loading {}", path.display()))?;
-        self.plan(file).with_context(|| format!("loading {}", path.display()))
+        self.open(&self.model_file(command)?)
     }
 
     /// Loads the `--model` file, or builds the network it names with random weights from `seed`.
     fn load_or_build(&self, seed: u64) -> anyhow::Result<Model> {
         match ModelSource::parse(&self.model) {
-            ModelSource::File(_) => self.load("bench"),
+            ModelSource::File(path) => self.open(&path),
             source @ ModelSource::Network(_) => {
                 let config = source.config(&Overrides::default())?;
                 let writer = bnas_runtime::init::random_model(&config, seed, FloatStorage::F32)?;
                 self.plan(BnasFile::from_bytes(writer.to_bytes())?)
             }
         }
+    }
+
+    fn open(&self, path: &Path) -> anyhow::Result<Model> {
+        let loading = || format!("loading {}", path.display());
+        self.plan(BnasFile::open(path).with_context(loading)?).with_context(loading)
     }
 
     fn plan(&self, file: BnasFile) -> anyhow::Result<Model> {

@@ -1,4 +1,4 @@
-//! Whole-model latency of the bnas runtime next to ONNX Runtime fp32 and libtorch fp32 on the
+//! Whole-model latency of the bnas runtime next to ONNX Runtime, OpenVINO and libtorch fp32 on the
 //! same BNAS-A network (random weights), the same input and one thread each, in one criterion
 //! group so every run yields the ratios. The engines are `bnas bench`'s own. Throughput is in
 //! OPs per pass (float MACs + binary MACs / 64, the glossary's cost), so criterion prints OP/s.
@@ -7,6 +7,8 @@
 
 #[path = "../src/commands/bench/engines.rs"]
 mod engines;
+#[path = "../src/commands/bench/openvino.rs"]
+mod openvino;
 #[path = "../src/commands/bench/torch.rs"]
 mod torch;
 
@@ -34,7 +36,7 @@ fn bnas_a_batch_1(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ops.round() as u64));
     let files = ModelFiles { bnas: &bnas, onnx: &onnx };
     for kind in EngineKind::ALL {
-        let mut engine = Engine::load(kind, files, 1).expect("a loaded engine");
+        let mut engine = Engine::load(kind, files, 1, 1).expect("a loaded engine");
         group.bench_function(kind.name(), |b| b.iter(|| engine.run(&sample, 1).expect("logits")));
     }
     group.finish();

@@ -10,6 +10,8 @@
 #     libtorch_cpu.so still needs the CUDA 13.0 runtime and CUPTI libraries, which come from
 #     NVIDIA's PyPI wheels (they load without a GPU).
 #   - .deps/onnxruntime: the ONNX Runtime 1.31.1 shared library from the PyPI wheel.
+#   - .deps/openvino: OpenVINO 2026.4.0's C API, core, CPU plugin and ONNX front end (with the
+#     TBB and hwloc libraries they load) from the PyPI openvino wheel, for `bnas bench`.
 #   - .deps/python: a Python virtual environment with the `onnx` package (1.23.2, its
 #     dependencies pinned too), whose full checker the ONNX export's tests run.
 #   - .deps/cifar10-samples: 20 real CIFAR-10 test images (PNG, label in the file name) from the
@@ -26,6 +28,7 @@ DEPS=$ROOT/.deps
 WHEELS=$DEPS/wheels
 LIBTORCH_DIR=$DEPS/libtorch
 ORT_DIR=$DEPS/onnxruntime
+OPENVINO_DIR=$DEPS/openvino
 
 TORCH_VERSION=2.11.0
 ORT_VERSION=1.31.1
@@ -43,6 +46,10 @@ CUPTI_WHEEL=(nvidia-cuda-cupti==13.0.85
 ORT_WHEEL=(onnxruntime==$ORT_VERSION
   onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
   5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f)
+OPENVINO_VERSION=2026.4.0
+OPENVINO_WHEEL=(openvino==$OPENVINO_VERSION
+  openvino-2026.4.0-22959-cp311-cp311-manylinux_2_28_x86_64.whl
+  71ee4e65a914044a510af43da16f3279c8f9dae22cbc8eac63d4a785c4a9c03f)
 FOOLBOX_WHEEL=(foolbox==3.3.4
   foolbox-3.3.4-py3-none-any.whl
   11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb)
@@ -50,6 +57,7 @@ FOOLBOX_WHEEL=(foolbox==3.3.4
 # Bump the layout number when the way a component is assembled changes.
 LIBTORCH_STAMP="libtorch=$TORCH_VERSION cpu cudart=13.0.96 cupti=13.0.85 layout=1"
 ORT_STAMP="onnxruntime=$ORT_VERSION layout=1"
+OPENVINO_STAMP="openvino=$OPENVINO_VERSION layout=1"
 CIFAR_SAMPLES_STAMP="foolbox=3.3.4 cifar10_*.png layout=1"
 # The onnx package and every dependency it pulls in, exactly (installed with --no-deps).
 ONNX_VERSION=1.23.2
@@ -291,6 +299,45 @@ if ort_ok; then
 else
   install_ort
   log "ONNX Runtime $ORT_VERSION: installed in .deps/onnxruntime"
+fi
+
+# --- OpenVINO ---------------------------------------------------------------------------------
+
+# Only what the CPU device needs to run an ONNX model through the C API: OpenVINO finds its
+# plugin and front end beside libopenvino.so by name, and every library's RPATH is $ORIGIN.
+OPENVINO_LIBS=(libopenvino_c.so.2640 libopenvino.so.2640 libopenvino_intel_cpu_plugin.so
+  libopenvino_onnx_frontend.so.2640 libtbb.so.12 libtbbbind_2_5.so.3 libtbbmalloc.so.2 libhwloc.so.15)
+openvino_ok() {
+  [[ -f $OPENVINO_DIR/.bnas-stamp && $(<"$OPENVINO_DIR/.bnas-stamp") == "$OPENVINO_STAMP" ]] &&
+    libs_resolve "${OPENVINO_LIBS[@]/#/$OPENVINO_DIR/lib/}"
+}
+
+install_openvino() {
+  fetch_wheel "${OPENVINO_WHEEL[@]}"
+  need_pip
+  local tmp=$OPENVINO_DIR.tmp lib pairs=()
+  rm -rf "$tmp"
+  mkdir -p "$tmp/lib"
+  log "extracting OpenVINO $OPENVINO_VERSION from ${OPENVINO_WHEEL[1]}"
+  for lib in "${OPENVINO_LIBS[@]}"; do
+    pairs+=("openvino/libs/$lib=$lib")
+  done
+  unzip_members "$WHEELS/${OPENVINO_WHEEL[1]}" "$tmp/lib" "${pairs[@]}"
+  chmod 0755 "$tmp"/lib/*
+  if ! libs_resolve "${OPENVINO_LIBS[@]/#/$tmp/lib/}"; then
+    report_unresolved "${OPENVINO_LIBS[@]/#/$tmp/lib/}"
+    die "OpenVINO has unresolved dependencies (see above)"
+  fi
+  echo "$OPENVINO_STAMP" >"$tmp/.bnas-stamp"
+  rm -rf "$OPENVINO_DIR"
+  mv "$tmp" "$OPENVINO_DIR"
+}
+
+if openvino_ok; then
+  log "OpenVINO $OPENVINO_VERSION: up to date in .deps/openvino"
+else
+  install_openvino
+  log "OpenVINO $OPENVINO_VERSION: installed in .deps/openvino"
 fi
 
 # --- CIFAR-10 samples -------------------------------------------------------------------------

@@ -15,8 +15,10 @@ fn number(value: &Value, key: &str) -> f64 {
     value[key].as_f64().unwrap_or_else(|| panic!("{key} is not a number in {value}"))
 }
 
+const ENGINES: [&str; 4] = ["bnas", "ort", "openvino", "torch"];
+
 #[test]
-fn json_reports_three_engines_and_consistent_ratios() {
+fn json_reports_four_engines_and_consistent_ratios() {
     let dir = tempfile::tempdir().unwrap();
     let plot = dir.path().join("bench.svg");
     let out = bnas(&[
@@ -39,7 +41,7 @@ fn json_reports_three_engines_and_consistent_ratios() {
     assert_eq!(json["threads"], 1);
     assert_eq!(json["batch"], 1);
     let engines = json["engines"].as_object().unwrap();
-    assert_eq!(engines.keys().collect::<Vec<_>>(), ["bnas", "ort", "torch"]);
+    assert_eq!(engines.keys().collect::<Vec<_>>(), ENGINES);
     for (name, engine) in engines {
         for key in ["median_ms", "p90_ms", "throughput"] {
             assert!(number(engine, key) > 0.0, "{name}.{key}");
@@ -52,7 +54,9 @@ fn json_reports_three_engines_and_consistent_ratios() {
         assert!(engine["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{name}: at least a MiB resident");
     }
     let median = |name: &str| number(&json["engines"][name], "median_ms");
-    for (ratio, baseline) in [("speedup_vs_ort", "ort"), ("speedup_vs_torch", "torch")] {
+    for (ratio, baseline) in
+        [("speedup_vs_ort", "ort"), ("speedup_vs_openvino", "openvino"), ("speedup_vs_torch", "torch")]
+    {
         let expected = median(baseline) / median("bnas");
         assert!((number(&json, ratio) / expected - 1.0).abs() < 1e-9, "{ratio}");
     }
@@ -61,7 +65,7 @@ fn json_reports_three_engines_and_consistent_ratios() {
     assert_eq!(json["binary_macs"].as_u64(), Some(totals.binary_macs));
     assert_eq!(json["ops"].as_f64(), Some(totals.ops));
     assert!(json["onnx_bytes"].as_u64().unwrap() > json["bnas_bytes"].as_u64().unwrap());
-    for engine in ["ort", "torch"] {
+    for engine in &ENGINES[1..] {
         let agreement = &json["agreement"][engine];
         assert_eq!(agreement["samples_within_tolerance"], 1, "{engine}");
         assert!(number(agreement, "max_difference") <= 1e-3, "{engine}");
@@ -79,6 +83,24 @@ fn json_reports_three_engines_and_consistent_ratios() {
     }
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("bnas-a"), "an SVG plot of the run");
+}
+
+#[test]
+fn a_bnas_file_runs_on_all_four_engines() {
+    let zoo = concat!(env!("CARGO_MANIFEST_DIR"), "/models/zoo/bnas-a-l8c16-fmnist.bnas");
+    let out = bnas(&["bench", "--model", zoo, "--batch", "2", "--iters", "2", "--threads", "1", "--json"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["model"], zoo);
+    assert_eq!(json["batch"], 2);
+    let engines = json["engines"].as_object().unwrap();
+    assert_eq!(engines.keys().collect::<Vec<_>>(), ENGINES);
+    for name in &ENGINES[1..] {
+        let expected = number(&engines[*name], "median_ms") / number(&engines["bnas"], "median_ms");
+        assert!((number(&json, &format!("speedup_vs_{name}")) / expected - 1.0).abs() < 1e-9, "{name}");
+        let within = json["agreement"][name]["samples_within_tolerance"].as_u64().unwrap();
+        assert!(within >= 1, "{name}: the bench refuses a baseline that disagrees on most samples");
+    }
 }
 
 #[test]

@@ -1,17 +1,31 @@
 //! XNOR/popcount convolution on the CPU: binarize and pack the input once, then per block of
 //! output pixels gather a packed im2col, run the popcount GEMM and apply the fused output
-//! transform (padding correction, alpha scale, ReLU).
+//! transform (padding correction, alpha scale, ReLU). Narrow convs gather kernel rows instead of
+//! taps ([`super::kernel_rows`]).
 
 use rayon::prelude::*;
 
+use super::kernel_rows::{self, KernelRowFilters};
 use crate::bit_layout::{words_for, PANEL};
 use crate::kernels::{self, Isa};
 use crate::plan::BinaryConv;
 
+/// The packed input of a conv as its GEMM reads it: per pixel (the plan's tap layout, `rows`
+/// unused) or per kernel row (`rows` from [`kernel_rows::pack_rows`] and the matching filters).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Packed<'a> {
+    /// Pixels x `words_for(C)` words.
+    pub pixels: &'a [u64],
+    /// Kernel-row filters and the packed kernel rows, for convs that use them.
+    pub rows: Option<(&'a KernelRowFilters, &'a [u64])>,
+}
+
 /// Output pixels per parallel task: about two tasks per thread for balance, each a whole
-/// number of the kernels' 8-row register blocks and small enough to stay in cache.
-fn rows_per_task(rows: usize) -> usize {
-    rows.div_ceil(2 * rayon::current_num_threads()).clamp(8, 256).next_multiple_of(8)
+/// number of the kernels' 8-row register blocks, small enough to stay in cache and large enough
+/// to pay for a thread (`row_ops` vector instructions per row).
+fn rows_per_task(rows: usize, row_ops: usize) -> usize {
+    let balanced = rows.div_ceil(2 * rayon::current_num_threads()).clamp(8, 256);
+    balanced.max(super::min_task_len(row_ops)).next_multiple_of(8)
 }
 
 /// Input values packed per parallel task.
@@ -37,11 +51,15 @@ pub(super) fn pack_input(conv: &BinaryConv, isa: Isa, input: &[f32], batch: usiz
 }
 
 /// Runs the conv on the packed input; writes NHWC `output`.
-pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize, output: &mut [f32]) {
-    let out_channels = conv.window.out_channels;
-    let rows = batch * conv.window.output_pixels();
+pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: Packed<'_>, batch: usize, output: &mut [f32]) {
+    let w = &conv.window;
+    let out_channels = w.out_channels;
+    let rows = batch * w.output_pixels();
     let output = &mut output[..rows * out_channels];
-    let task_rows = rows_per_task(rows);
+    // Per row: the GEMM's XOR, popcount and add per 8 words, and the output transform.
+    let panels = out_channels.div_ceil(PANEL);
+    let depth = packed.rows.map_or(w.taps() * words_for(w.in_channels), |(f, _)| w.kernel * f.row_words);
+    let task_rows = rows_per_task(rows, 3 * depth * panels * PANEL / 8 + 2 * out_channels.div_ceil(16));
     output.par_chunks_mut(task_rows * out_channels).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(columns, counts), (task, out)| {
@@ -66,7 +84,7 @@ pub(super) fn run(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize, out
 
 /// The integer dot products `sum_valid sign(x) * sign(w)` of every output (NHWC), for tests
 /// and tracing.
-pub(super) fn integer_outputs(conv: &BinaryConv, isa: Isa, packed: &[u64], batch: usize) -> Vec<i32> {
+pub(super) fn integer_outputs(conv: &BinaryConv, isa: Isa, packed: Packed<'_>, batch: usize) -> Vec<i32> {
     let out_channels = conv.window.out_channels;
     let rows = batch * conv.window.output_pixels();
     let mut all = vec![0; rows * out_channels];
@@ -88,7 +106,7 @@ pub(super) fn integer_outputs(conv: &BinaryConv, isa: Isa, packed: &[u64], batch
 fn dots(
     conv: &BinaryConv,
     isa: Isa,
-    packed: &[u64],
+    packed: Packed<'_>,
     first: usize,
     rows: usize,
     columns: &mut Vec<u64>,
@@ -97,17 +115,22 @@ fn dots(
 ) {
     let w = &conv.window;
     let words = words_for(w.in_channels);
-    let depth = w.taps() * words;
     let panels = w.out_channels.div_ceil(PANEL);
-    // A 1x1 stride-1 conv reads the packed input as its own im2col.
-    let a = if w.kernel == 1 && w.stride == 1 && w.padding == 0 {
-        &packed[first * words..(first + rows) * words]
-    } else {
-        im2col(w, packed, first, rows, columns)
+    let (a, depth, filters): (&[u64], usize, &[u64]) = match packed.rows {
+        Some((kernel_rows, packed_rows)) => {
+            let row_words = kernel_rows.row_words;
+            let a = kernel_rows::gather(w, row_words, packed_rows, first, rows, columns);
+            (a, w.kernel * row_words, &kernel_rows.filters)
+        }
+        // A 1x1 stride-1 conv reads the packed input as its own im2col.
+        None if w.kernel == 1 && w.stride == 1 && w.padding == 0 => {
+            (&packed.pixels[first * words..(first + rows) * words], words, &conv.filters)
+        }
+        None => (im2col(w, packed.pixels, first, rows, columns), w.taps() * words, &conv.filters),
     };
     // The GEMM writes every count: the buffer needs no clearing.
     let counts = grown(counts, rows * panels * PANEL);
-    kernels::xnor_gemm(isa, a, rows, depth, &conv.filters, panels, counts);
+    kernels::xnor_gemm(isa, a, rows, depth, filters, panels, counts);
     let per_sample = w.output_pixels();
     for r in 0..rows {
         let pixel = (first + r) % per_sample;

@@ -9,10 +9,12 @@ use crate::kernels::Isa;
 use crate::plan::{FloatConv, Window};
 
 /// Output pixels per parallel task: an even share of the rows per thread, capped so that a
-/// task's input rows (`depth` floats each) stay near 256 KiB, the size of a core's L2 share.
-fn rows_per_task(rows: usize, depth: usize) -> usize {
+/// task's input rows (`depth` floats each) stay near 256 KiB, the size of a core's L2 share, and
+/// large enough to pay for a thread (a row is `depth` FMAs per 16 of `out_channels`).
+fn rows_per_task(rows: usize, depth: usize, out_channels: usize) -> usize {
     let cap = (64 * 1024 / depth.max(1)).max(64);
-    rows.div_ceil(rayon::current_num_threads()).clamp(1, cap)
+    let least = super::min_task_len(depth * out_channels.div_ceil(16));
+    rows.div_ceil(rayon::current_num_threads()).clamp(1, cap).max(least)
 }
 
 /// Runs the conv on NHWC `input`; writes NHWC `output`. `scratch` holds the transformed input.
@@ -29,7 +31,7 @@ pub(super) fn run(
     let input = transform_input(conv, &input[..batch * w.input_pixels() * w.in_channels], scratch);
     let rows = batch * w.output_pixels();
     let output = &mut output[..rows * w.out_channels];
-    let task_rows = rows_per_task(rows, w.in_channels * w.taps());
+    let task_rows = rows_per_task(rows, w.in_channels * w.taps(), w.out_channels);
     output.par_chunks_mut(task_rows * w.out_channels).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(sources, packed), (task, out)| {
@@ -63,7 +65,8 @@ fn transform_input<'a>(conv: &FloatConv, input: &'a [f32], scratch: &'a mut Vec<
     let channels = conv.window.in_channels;
     scratch.clear();
     scratch.resize(input.len(), 0.0);
-    scratch.par_chunks_mut(channels * 256).zip(input.par_chunks(channels * 256)).for_each(|(block, x)| {
+    let block = channels * 256.max(super::min_task_len(3 * channels.div_ceil(16)));
+    scratch.par_chunks_mut(block).zip(input.par_chunks(block)).for_each(|(block, x)| {
         for (pixel, x) in block.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
             pixel.copy_from_slice(x);
             if let Some(bn) = &conv.input_bn {

@@ -5,23 +5,47 @@
 
 mod binary;
 mod float;
+mod kernel_rows;
 mod pool;
 mod tensor_ops;
 
 use std::time::Instant;
+
+pub use kernel_rows::KernelRowFilters;
 
 use crate::kernels::float_conv::pack_filters;
 use crate::kernels::Isa;
 use crate::plan::{BinaryConv, FloatConv, Plan, StepOp};
 use crate::trace::Observer;
 
+/// Vector instructions (one 16-float or 8-word operation each, roughly) that a parallel task
+/// must hold to pay for handing it to another thread: waking a rayon worker and joining it
+/// costs about as much as this much work on one core (a few microseconds). Below it a layer runs
+/// on the calling thread alone, which is what keeps small models from getting slower with a
+/// second thread.
+const MIN_TASK_VECTOR_OPS: usize = 1 << 14;
+
+/// The fewest items per parallel task for items of `vector_ops` each (see
+/// [`MIN_TASK_VECTOR_OPS`]).
+fn min_task_len(vector_ops: usize) -> usize {
+    (MIN_TASK_VECTOR_OPS / vector_ops.max(1)).max(1)
+}
+
 /// The buffers of one run at one batch size, reused across runs.
 #[derive(Debug)]
 pub struct Arena {
     batch: usize,
     slots: Vec<Vec<f32>>,
-    packed: Vec<u64>,
+    packed: BinaryScratch,
     scratch: Vec<f32>,
+}
+
+/// The buffers of a binary conv: its packed input pixels and, for kernel-row convs, its packed
+/// kernel rows.
+#[derive(Debug, Default)]
+pub struct BinaryScratch {
+    pixels: Vec<u64>,
+    rows: Vec<u64>,
 }
 
 impl Arena {
@@ -39,7 +63,7 @@ impl Arena {
                 Some(slot)
             })
             .collect::<Option<_>>()?;
-        Some(Arena { batch, slots, packed: Vec::new(), scratch: Vec::new() })
+        Some(Arena { batch, slots, packed: BinaryScratch::default(), scratch: Vec::new() })
     }
 
     /// The batch size it was allocated for.
@@ -66,40 +90,67 @@ impl FloatFilters {
     }
 }
 
-/// The CPU's own weights for a plan, built at load: the packed filters of each float conv,
-/// indexed by step (binary filters are used in the plan's layout).
+/// The CPU's own weights of one step, built at load.
+#[derive(Debug)]
+enum StepWeights {
+    /// A float conv's packed filters.
+    Float(FloatFilters),
+    /// A narrow binary conv's kernel-row filters.
+    KernelRows(KernelRowFilters),
+    /// Nothing: the step reads the plan's tensors as they are.
+    Plan,
+}
+
+/// The CPU's own weights for a plan, built at load: the packed filters of each float conv and
+/// the kernel-row filters of each narrow binary conv, indexed by step (other binary filters are
+/// used in the plan's layout).
 #[derive(Debug)]
 pub struct PackedWeights {
-    float_filters: Vec<Option<FloatFilters>>,
+    steps: Vec<StepWeights>,
 }
 
 impl PackedWeights {
-    /// Packs the float convs of `plan`.
+    /// Packs the convs of `plan`.
     pub fn pack(plan: &Plan) -> PackedWeights {
-        let float_filters = plan
+        let steps = plan
             .steps
             .iter()
             .map(|step| match &step.op {
-                StepOp::FloatConv(conv) => Some(FloatFilters::pack(conv)),
-                _ => None,
+                StepOp::FloatConv(conv) => StepWeights::Float(FloatFilters::pack(conv)),
+                StepOp::BinaryConv(conv) => {
+                    KernelRowFilters::pack(conv).map_or(StepWeights::Plan, StepWeights::KernelRows)
+                }
+                _ => StepWeights::Plan,
             })
             .collect();
-        PackedWeights { float_filters }
+        PackedWeights { steps }
     }
 }
 
-/// Runs one binary conv on NHWC `input` of `batch` samples into NHWC `output`; `packed`
-/// receives the bit-packed input. Runs on the current rayon pool.
+/// Runs one binary conv on NHWC `input` of `batch` samples into NHWC `output`, with its
+/// kernel-row filters if it has them ([`KernelRowFilters::pack`]); `packed` receives the
+/// bit-packed input. Runs on the current rayon pool.
 pub fn binary_conv(
     conv: &BinaryConv,
+    kernel_rows: Option<&KernelRowFilters>,
     isa: Isa,
     input: &[f32],
     batch: usize,
-    packed: &mut Vec<u64>,
+    packed: &mut BinaryScratch,
     output: &mut [f32],
 ) {
-    binary::pack_input(conv, isa, input, batch, packed);
-    binary::run(conv, isa, packed, batch, output);
+    binary::pack_input(conv, isa, input, batch, &mut packed.pixels);
+    if let Some(filters) = kernel_rows {
+        kernel_rows::pack_rows(&conv.window, filters.row_words, &packed.pixels, batch, &mut packed.rows);
+    }
+    binary::run(conv, isa, packed.view(kernel_rows), batch, output);
+}
+
+impl BinaryScratch {
+    /// The packed input as the GEMM of a conv with `kernel_rows` reads it.
+    fn view<'a>(&'a self, kernel_rows: Option<&'a KernelRowFilters>) -> binary::Packed<'a> {
+        binary::Packed { pixels: &self.pixels, rows: kernel_rows.map(|f| (f, &self.rows[..])) }
+    }
 }
 
 /// Runs one float conv, with its `filters`, on NHWC `input` of `batch` samples into NHWC
@@ -133,7 +184,7 @@ pub fn execute<'a>(
     input: &[f32],
     mut observer: Option<&mut dyn Observer>,
 ) -> &'a [f32] {
-    assert_eq!(weights.float_filters.len(), plan.steps.len(), "execute: weights of another plan");
+    assert_eq!(weights.steps.len(), plan.steps.len(), "execute: weights of another plan");
     let batch = arena.batch;
     let shape = plan.input;
     tensor_ops::nchw_to_nhwc(
@@ -142,20 +193,24 @@ pub fn execute<'a>(
         shape.height * shape.width,
         &mut arena.slots[plan.input_slot],
     );
-    for (step, filters) in plan.steps.iter().zip(&weights.float_filters) {
+    for (step, weights) in plan.steps.iter().zip(&weights.steps) {
         let started = Instant::now();
         let mut output = std::mem::take(&mut arena.slots[step.output]);
         let inputs: Vec<&[f32]> = step.inputs.iter().map(|&s| arena.slots[s].as_slice()).collect();
         debug_assert!(!step.inputs.contains(&step.output), "a step never writes a slot it reads");
         let out_pixels = batch * step.shape.height * step.shape.width;
-        match (&step.op, filters) {
+        let kernel_rows = match weights {
+            StepWeights::KernelRows(filters) => Some(filters),
+            _ => None,
+        };
+        match (&step.op, weights) {
             (StepOp::BinaryConv(conv), _) => {
-                binary_conv(conv, isa, inputs[0], batch, &mut arena.packed, &mut output)
+                binary_conv(conv, kernel_rows, isa, inputs[0], batch, &mut arena.packed, &mut output)
             }
-            (StepOp::FloatConv(conv), Some(filters)) => {
+            (StepOp::FloatConv(conv), StepWeights::Float(filters)) => {
                 float_conv(conv, filters, isa, inputs[0], batch, &mut arena.scratch, &mut output)
             }
-            (StepOp::FloatConv(_), None) => unreachable!("PackedWeights::pack packs every float conv"),
+            (StepOp::FloatConv(_), _) => unreachable!("PackedWeights::pack packs every float conv"),
             (StepOp::MaxPool(window), _) => {
                 pool::run(window, pool::Reduce::Max, inputs[0], batch, &mut output)
             }
@@ -173,8 +228,8 @@ pub fn execute<'a>(
         let elapsed = started.elapsed();
         if let Some(observer) = observer.as_deref_mut() {
             if let (StepOp::BinaryConv(conv), true) = (&step.op, observer.wants_binary_detail()) {
-                let integer = binary::integer_outputs(conv, isa, &arena.packed, batch);
-                observer.binary_conv(step, &arena.packed, integer);
+                let integer = binary::integer_outputs(conv, isa, arena.packed.view(kernel_rows), batch);
+                observer.binary_conv(step, &arena.packed.pixels, integer);
             }
             observer.step_done(step, &output[..out_pixels * step.shape.channels], elapsed);
         }

@@ -5,13 +5,12 @@ use rayon::prelude::*;
 
 use crate::plan::{ConcatPart, Linear};
 
-/// Elements per parallel task of the elementwise ops: enough to pay for waking a thread.
-const CHUNK: usize = 1 << 16;
-
 /// `output = sum(inputs)`.
 pub(super) fn add(inputs: &[&[f32]], output: &mut [f32]) {
-    output.par_chunks_mut(CHUNK).enumerate().for_each(|(task, out)| {
-        let start = task * CHUNK;
+    // Per 16 outputs: a load per input and a store.
+    let chunk = 16 * super::min_task_len(inputs.len() + 1);
+    output.par_chunks_mut(chunk).enumerate().for_each(|(task, out)| {
+        let start = task * chunk;
         out.copy_from_slice(&inputs[0][start..start + out.len()]);
         for input in &inputs[1..] {
             out.iter_mut().zip(&input[start..]).for_each(|(y, x)| *y += x);
@@ -27,8 +26,8 @@ pub(super) fn concat(parts: &[ConcatPart], inputs: &[&[f32]], pixels: usize, out
             ConcatPart::Input(c) | ConcatPart::Zeros(c) => c,
         })
         .sum();
-    // Pixels in runs of at least 64: one pixel is too little work to hand to a thread.
-    output[..pixels * channels].par_chunks_mut(channels).enumerate().with_min_len(64).for_each(
+    let min_pixels = super::min_task_len(2 * channels.div_ceil(16));
+    output[..pixels * channels].par_chunks_mut(channels).enumerate().with_min_len(min_pixels).for_each(
         |(pixel, out)| {
             let (mut offset, mut next) = (0, 0);
             for part in parts {
@@ -76,6 +75,7 @@ pub(super) fn linear(layer: &Linear, input: &[f32], batch: usize, output: &mut [
         y.par_iter_mut()
             .zip(layer.weight.par_chunks_exact(k))
             .zip(&layer.bias[..])
+            .with_min_len(super::min_task_len(k.div_ceil(16)))
             .for_each(|((y, w), b)| *y = b + dot(w, x));
     });
 }

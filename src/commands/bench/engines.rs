@@ -1,6 +1,6 @@
-//! The three engines `bnas bench` compares, each loaded from the files a deployment would ship:
-//! the bnas runtime on the `.bnas`, ONNX Runtime fp32 on the float-equivalent ONNX, and
-//! libtorch fp32 on the trainer's network with the `.bnas` weights.
+//! The four engines `bnas bench` compares, each loaded from the files a deployment would ship:
+//! the bnas runtime on the `.bnas`, ONNX Runtime fp32 and OpenVINO fp32 on the float-equivalent
+//! ONNX, and libtorch fp32 on the trainer's network with the `.bnas` weights.
 
 use std::path::Path;
 
@@ -11,6 +11,7 @@ use bnas_runtime::{Model, Options};
 use clap::ValueEnum;
 use serde::Serialize;
 
+use super::openvino::OpenVinoModel;
 use super::torch::TorchModel;
 
 /// Which engine.
@@ -21,19 +22,23 @@ pub enum EngineKind {
     Bnas,
     /// ONNX Runtime, fp32.
     Ort,
+    /// OpenVINO's CPU plugin, fp32.
+    Openvino,
     /// libtorch, fp32.
     Torch,
 }
 
 impl EngineKind {
     /// Every engine, in the order of the report (and of each interleaved round).
-    pub const ALL: [EngineKind; 3] = [EngineKind::Bnas, EngineKind::Ort, EngineKind::Torch];
+    pub const ALL: [EngineKind; 4] =
+        [EngineKind::Bnas, EngineKind::Ort, EngineKind::Openvino, EngineKind::Torch];
 
     /// The name used on the command line and in the JSON report.
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Bnas => "bnas",
             EngineKind::Ort => "ort",
+            EngineKind::Openvino => "openvino",
             EngineKind::Torch => "torch",
         }
     }
@@ -51,6 +56,8 @@ pub enum Engine {
         /// Per-sample input shape, CHW.
         sample: [usize; 3],
     },
+    /// An OpenVINO CPU inference request, compiled for the bench's batch.
+    Openvino(Box<OpenVinoModel>),
     /// The trainer's network on libtorch.
     Torch(Box<TorchModel>),
 }
@@ -65,8 +72,14 @@ pub struct ModelFiles<'a> {
 }
 
 impl Engine {
-    /// Loads `kind` with `threads` worker threads (ORT's intra-op threads, libtorch's threads).
-    pub fn load(kind: EngineKind, files: ModelFiles<'_>, threads: usize) -> anyhow::Result<Engine> {
+    /// Loads `kind` with `threads` worker threads (ORT's intra-op threads, OpenVINO's inference
+    /// threads, libtorch's threads), for passes of `batch` samples.
+    pub fn load(
+        kind: EngineKind,
+        files: ModelFiles<'_>,
+        threads: usize,
+        batch: usize,
+    ) -> anyhow::Result<Engine> {
         let open = || BnasFile::open(files.bnas).with_context(|| format!("reading {}", files.bnas.display()));
         Ok(match kind {
             EngineKind::Bnas => {
@@ -80,6 +93,11 @@ impl Engine {
                 let model = Box::new(OrtModel::new(&onnx, threads)?);
                 Engine::Ort { model, sample: [input.channels, input.height, input.width] }
             }
+            EngineKind::Openvino => {
+                let input = open()?.metadata().config.input;
+                let sample = [input.channels, input.height, input.width];
+                Engine::Openvino(Box::new(OpenVinoModel::new(files.onnx, batch, sample, threads)?))
+            }
             EngineKind::Torch => {
                 tch::set_num_threads(threads as i32);
                 Engine::Torch(Box::new(TorchModel::new(&open()?)?))
@@ -92,6 +110,7 @@ impl Engine {
         Ok(match self {
             Engine::Bnas(model) => model.run_batch(input, batch)?,
             Engine::Ort { model, sample } => model.run(input.to_vec(), batch, *sample)?,
+            Engine::Openvino(model) => model.run(input)?,
             Engine::Torch(model) => model.run(input, batch)?,
         })
     }

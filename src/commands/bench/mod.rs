@@ -1,10 +1,11 @@
-//! `bnas bench`: the bnas runtime against ONNX Runtime fp32 and libtorch fp32 on the same
+//! `bnas bench`: the bnas runtime against ONNX Runtime, OpenVINO and libtorch fp32 on the same
 //! network, weights and input, in one process, interleaved pass by pass; with the runtime's
 //! per-layer times, each binary conv's share of this machine's popcount peak, the model files'
 //! sizes and each engine's peak memory (measured in a child process per engine).
 
 mod affinity;
 mod engines;
+mod openvino;
 mod plot;
 mod report;
 mod rss;
@@ -117,7 +118,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     progress.set_message("loading the engines");
     let mut engines = EngineKind::ALL
         .into_iter()
-        .map(|kind| Engine::load(kind, files, threads).with_context(|| format!("loading {}", kind.name())))
+        .map(|kind| {
+            Engine::load(kind, files, threads, args.passes.batch)
+                .with_context(|| format!("loading {}", kind.name()))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     progress.finish_and_clear();
     let input = random_input(&file, args.passes.batch)?;
@@ -142,7 +146,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             totals: Summary::of(model.spec()).totals,
             batch: args.passes.batch,
             iters: args.passes.iters,
-            engines: [stats(0), stats(1), stats(2)],
+            engines: [stats(0), stats(1), stats(2), stats(3)],
             agreement,
             bnas_bytes,
             onnx_bytes,
@@ -195,9 +199,9 @@ fn spinner(message: &'static str) -> ProgressBar {
 /// A float engine rounds differently, so a sign decision within rounding distance of zero can
 /// flip and move one sample's logits; a different function moves every sample's. Hence at least
 /// half of the samples must agree (all of them, in practice, at small batches).
-fn check_agreement(engines: &mut [Engine], input: &[f32], batch: usize) -> anyhow::Result<[Agreement; 2]> {
+fn check_agreement(engines: &mut [Engine], input: &[f32], batch: usize) -> anyhow::Result<[Agreement; 3]> {
     let logits = engines.iter_mut().map(|e| e.run(input, batch)).collect::<anyhow::Result<Vec<_>>>()?;
-    let (reference, baselines) = logits.split_first().expect("three engines");
+    let (reference, baselines) = logits.split_first().expect("four engines");
     let classes = reference.len() / batch;
     let mut agreements = Vec::new();
     for (kind, values) in EngineKind::ALL[1..].iter().zip(baselines) {
@@ -233,7 +237,7 @@ fn check_agreement(engines: &mut [Engine], input: &[f32], batch: usize) -> anyho
         );
         agreements.push(agreement);
     }
-    Ok(agreements.try_into().expect("two baselines"))
+    Ok(agreements.try_into().expect("three baselines"))
 }
 
 /// Warm-up passes, then `args.passes.iters` rounds in which every engine runs once on `input` (after
@@ -272,7 +276,7 @@ fn time_interleaved(
 /// The hidden `--rss-child` mode: load one engine, run the parent's passes, print the peak
 /// memory.
 fn run_child(kind: EngineKind, files: ModelFiles<'_>, run: ChildRun) -> anyhow::Result<()> {
-    let mut engine = Engine::load(kind, files, run.threads)?;
+    let mut engine = Engine::load(kind, files, run.threads, run.batch)?;
     let file = BnasFile::open(files.bnas)?;
     let input = random_input(&file, run.batch)?;
     drop(file);

@@ -67,7 +67,10 @@ fn draw(report: &BenchReport, svg: &mut String) -> Result<(), Box<dyn std::error
     let longest = engines.iter().map(|(_, s)| s.median_ms).fold(0.0, f64::max).max(1e-6);
     let mut chart = ChartBuilder::on(&right)
         .caption(
-            format!("{:.1}x vs ORT, {:.1}x vs libtorch", report.speedup_vs_ort, report.speedup_vs_torch),
+            format!(
+                "{:.1}x vs ORT, {:.1}x vs OpenVINO, {:.1}x vs libtorch",
+                report.speedup_vs_ort, report.speedup_vs_openvino, report.speedup_vs_torch
+            ),
             ("sans-serif", 20),
         )
         .margin(10)

@@ -36,13 +36,15 @@ impl EngineStats {
     }
 }
 
-/// The three engines.
+/// The four engines.
 #[derive(Debug, Clone, Serialize)]
 pub struct Engines {
     /// The bnas runtime.
     pub bnas: EngineStats,
     /// ONNX Runtime fp32.
     pub ort: EngineStats,
+    /// OpenVINO fp32.
+    pub openvino: EngineStats,
     /// libtorch fp32.
     pub torch: EngineStats,
 }
@@ -64,6 +66,8 @@ pub struct Agreement {
 pub struct Agreements {
     /// ONNX Runtime.
     pub ort: Agreement,
+    /// OpenVINO.
+    pub openvino: Agreement,
     /// libtorch.
     pub torch: Agreement,
 }
@@ -110,6 +114,8 @@ pub struct BenchReport {
     pub engines: Engines,
     /// ORT median latency over the runtime's.
     pub speedup_vs_ort: f64,
+    /// OpenVINO median latency over the runtime's.
+    pub speedup_vs_openvino: f64,
     /// libtorch median latency over the runtime's.
     pub speedup_vs_torch: f64,
     /// How closely the baselines' logits match the runtime's.
@@ -147,10 +153,10 @@ pub struct Inputs<'a> {
     pub batch: usize,
     /// Timed passes.
     pub iters: usize,
-    /// bnas, ort, torch.
-    pub engines: [EngineStats; 3],
-    /// ORT's and libtorch's agreement with the runtime.
-    pub agreement: [Agreement; 2],
+    /// bnas, ort, openvino, torch.
+    pub engines: [EngineStats; 4],
+    /// ORT's, OpenVINO's and libtorch's agreement with the runtime.
+    pub agreement: [Agreement; 3],
     /// `.bnas` size.
     pub bnas_bytes: u64,
     /// ONNX size.
@@ -192,8 +198,8 @@ impl BenchReport {
                 }
             })
             .collect();
-        let [bnas, ort, torch] = inputs.engines;
-        let [ort_agreement, torch_agreement] = inputs.agreement;
+        let [bnas, ort, openvino, torch] = inputs.engines;
+        let [ort_agreement, openvino_agreement, torch_agreement] = inputs.agreement;
         BenchReport {
             model: inputs.model.to_owned(),
             network: model.metadata().config.name.clone(),
@@ -203,9 +209,14 @@ impl BenchReport {
             iters: inputs.iters,
             isa: model.isa().to_string(),
             speedup_vs_ort: ort.median_ms / bnas.median_ms,
+            speedup_vs_openvino: openvino.median_ms / bnas.median_ms,
             speedup_vs_torch: torch.median_ms / bnas.median_ms,
-            engines: Engines { bnas, ort, torch },
-            agreement: Agreements { ort: ort_agreement, torch: torch_agreement },
+            engines: Engines { bnas, ort, openvino, torch },
+            agreement: Agreements {
+                ort: ort_agreement,
+                openvino: openvino_agreement,
+                torch: torch_agreement,
+            },
             float_macs: inputs.totals.float_macs,
             binary_macs: inputs.totals.binary_macs,
             ops: inputs.totals.ops,
@@ -219,8 +230,9 @@ impl BenchReport {
     }
 
     /// The engines as `(name, stats)`, runtime first.
-    pub fn engine_list(&self) -> [(&'static str, &EngineStats); 3] {
-        [("bnas", &self.engines.bnas), ("ort", &self.engines.ort), ("torch", &self.engines.torch)]
+    pub fn engine_list(&self) -> [(&'static str, &EngineStats); 4] {
+        let e = &self.engines;
+        [("bnas", &e.bnas), ("ort", &e.ort), ("openvino", &e.openvino), ("torch", &e.torch)]
     }
 
     /// The report as tables; `top` slowest layers are listed.
@@ -271,8 +283,8 @@ impl BenchReport {
              cost per sample  {} float MACs, {} binary MACs, {} OPs\n\
              model files      .bnas {}, ONNX fp32 {} ({:.1}x larger)\n\
              logits agree     within 1e-3 of the largest logit: ORT on {}/{b} samples (median {:.1e}), \
-             libtorch on {}/{b} (median {:.1e})\n\n{}\n\n\
-             speedup of bnas: {:.2}x vs ONNX Runtime, {:.2}x vs libtorch\n\n\
+             OpenVINO on {}/{b} (median {:.1e}), libtorch on {}/{b} (median {:.1e})\n\n{}\n\n\
+             speedup of bnas: {:.2}x vs ONNX Runtime, {:.2}x vs OpenVINO, {:.2}x vs libtorch\n\n\
              Peak of one core ({:.2} GHz): {} binary MAC/s ({}), {} FP32 FLOP/s; compared below \
              with x{} threads\n\n\
              Runtime time by op (medians of profiled passes):\n{}\n\nSlowest layers:\n{}",
@@ -294,10 +306,13 @@ impl BenchReport {
             self.onnx_bytes as f64 / self.bnas_bytes as f64,
             self.agreement.ort.samples_within_tolerance,
             self.agreement.ort.median_difference,
+            self.agreement.openvino.samples_within_tolerance,
+            self.agreement.openvino.median_difference,
             self.agreement.torch.samples_within_tolerance,
             self.agreement.torch.median_difference,
             engines.render(),
             self.speedup_vs_ort,
+            self.speedup_vs_openvino,
             self.speedup_vs_torch,
             peak.clock_hz / 1e9,
             si(self.binary_peak_macs_per_s / self.threads as f64),

@@ -7,8 +7,8 @@
 #
 #   bash scripts/bench-suite.sh [OUT_DIR]      # default: target/bench-suite
 #
-# Environment: BNAS_SUITE_ITERS (timed rounds at batch 1, default 50; batch 64 uses a fifth of
-# them, at least 5), BNAS_SUITE_MODELS (a subset of: zoo narrow bnas-a bnas-d), BNAS_SUITE_THREADS
+# Environment: BNAS_SUITE_ITERS (timed rounds at batch 1, default 50; larger batches use a tenth
+# of them, at least 5), BNAS_SUITE_MODELS (a subset of: zoo narrow bnas-a bnas-d), BNAS_SUITE_THREADS
 # (default "1 2"), BNAS_SUITE_BATCHES (default "1 64").
 set -Eeuo pipefail
 
@@ -48,7 +48,7 @@ for model in "${MODELS[@]}"; do
   arg=$(model_arg "$model")
   for batch in "${BATCHES[@]}"; do
     iters=$ITERS
-    ((batch > 1)) && iters=$(((ITERS / 5) > 5 ? ITERS / 5 : 5))
+    ((batch > 1)) && iters=$(((ITERS / 10) > 5 ? ITERS / 10 : 5))
     for threads in "${THREADS[@]}"; do
       json=$OUT/runs/$model-b$batch-t$threads.json
       log "$model, batch $batch, $threads thread(s), $iters rounds"

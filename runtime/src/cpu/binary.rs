@@ -131,11 +131,19 @@ fn dots(
     // The GEMM writes every count: the buffer needs no clearing.
     let counts = grown(counts, rows * panels * PANEL);
     kernels::xnor_gemm(isa, a, rows, depth, filters, panels, counts);
-    let per_sample = w.output_pixels();
-    for r in 0..rows {
-        let pixel = (first + r) % per_sample;
-        let base = conv.correction.base(pixel / w.output.1, pixel % w.output.1);
-        emit(r, base, &counts[r * panels * PANEL..][..w.out_channels]);
+    // Walk the output position along the rows: no division per row.
+    let (out_h, out_w) = w.output;
+    let pixel = first % (out_h * out_w);
+    let (mut y, mut x) = (pixel / out_w, pixel % out_w);
+    for (r, counts) in counts.chunks_exact(panels * PANEL).enumerate() {
+        emit(r, conv.correction.base(y, x), &counts[..w.out_channels]);
+        x += 1;
+        if x == out_w {
+            (x, y) = (0, y + 1);
+            if y == out_h {
+                y = 0;
+            }
+        }
     }
 }
 

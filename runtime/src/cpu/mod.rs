@@ -1,12 +1,14 @@
 //! The CPU backend: runs a [`Plan`] with the SIMD kernels of [`crate::kernels`] (binary and
 //! float convolutions) and rayon for threads (the caller's pool). It owns the weights that its
 //! kernels want in another layout than the plan's ([`PackedWeights`]) and the buffers of each
-//! batch size ([`Arena`]).
+//! batch size ([`Arena`]). Independent steps next to each other in the plan (the ops of one cell
+//! node, say) run side by side ([`schedule`]).
 
 mod binary;
 mod float;
 mod kernel_rows;
 mod pool;
+mod schedule;
 mod tensor_ops;
 
 use std::time::Instant;
@@ -15,7 +17,7 @@ pub use kernel_rows::KernelRowFilters;
 
 use crate::kernels::float_conv::pack_filters;
 use crate::kernels::Isa;
-use crate::plan::{BinaryConv, FloatConv, Plan, StepOp};
+use crate::plan::{BinaryConv, FloatConv, Plan, Step, StepOp};
 use crate::trace::Observer;
 
 /// Vector instructions (one 16-float or 8-word operation each, roughly) that a parallel task
@@ -36,8 +38,17 @@ fn min_task_len(vector_ops: usize) -> usize {
 pub struct Arena {
     batch: usize,
     slots: Vec<Vec<f32>>,
+    /// One set per step that runs at the same time as others (at least one).
+    scratch: Vec<StepScratch>,
+}
+
+/// The working buffers of one running step.
+#[derive(Debug, Default)]
+struct StepScratch {
+    /// A binary conv's packed input.
     packed: BinaryScratch,
-    scratch: Vec<f32>,
+    /// A float conv's transformed input.
+    float: Vec<f32>,
 }
 
 /// The buffers of a binary conv: its packed input pixels and, for kernel-row convs, its packed
@@ -63,7 +74,7 @@ impl Arena {
                 Some(slot)
             })
             .collect::<Option<_>>()?;
-        Some(Arena { batch, slots, packed: BinaryScratch::default(), scratch: Vec::new() })
+        Some(Arena { batch, slots, scratch: vec![StepScratch::default()] })
     }
 
     /// The batch size it was allocated for.
@@ -107,6 +118,16 @@ enum StepWeights {
 #[derive(Debug)]
 pub struct PackedWeights {
     steps: Vec<StepWeights>,
+}
+
+impl StepWeights {
+    /// A binary conv's kernel-row filters, if it has them.
+    fn kernel_rows(&self) -> Option<&KernelRowFilters> {
+        match self {
+            StepWeights::KernelRows(filters) => Some(filters),
+            _ => None,
+        }
+    }
 }
 
 impl PackedWeights {
@@ -172,7 +193,7 @@ pub fn float_conv(
 
 /// Runs `plan` with its packed `weights` on an NCHW input of `arena.batch()` samples (already
 /// checked for size) and returns the logits, `batch x classes`. Call it inside the thread pool
-/// to use.
+/// to use. With an `observer`, steps run one at a time (it wants each step's own time).
 ///
 /// # Panics
 /// If `weights` were packed for another plan.
@@ -193,47 +214,97 @@ pub fn execute<'a>(
         shape.height * shape.width,
         &mut arena.slots[plan.input_slot],
     );
-    for (step, weights) in plan.steps.iter().zip(&weights.steps) {
-        let started = Instant::now();
-        let mut output = std::mem::take(&mut arena.slots[step.output]);
-        let inputs: Vec<&[f32]> = step.inputs.iter().map(|&s| arena.slots[s].as_slice()).collect();
-        debug_assert!(!step.inputs.contains(&step.output), "a step never writes a slot it reads");
-        let out_pixels = batch * step.shape.height * step.shape.width;
-        let kernel_rows = match weights {
-            StepWeights::KernelRows(filters) => Some(filters),
-            _ => None,
-        };
-        match (&step.op, weights) {
-            (StepOp::BinaryConv(conv), _) => {
-                binary_conv(conv, kernel_rows, isa, inputs[0], batch, &mut arena.packed, &mut output)
-            }
-            (StepOp::FloatConv(conv), StepWeights::Float(filters)) => {
-                float_conv(conv, filters, isa, inputs[0], batch, &mut arena.scratch, &mut output)
-            }
-            (StepOp::FloatConv(_), _) => unreachable!("PackedWeights::pack packs every float conv"),
-            (StepOp::MaxPool(window), _) => {
-                pool::run(window, pool::Reduce::Max, inputs[0], batch, &mut output)
-            }
-            (StepOp::AvgPool(window), _) => {
-                pool::run(window, pool::Reduce::Mean, inputs[0], batch, &mut output)
-            }
-            (StepOp::Add, _) => tensor_ops::add(&inputs, &mut output[..out_pixels * step.shape.channels]),
-            (StepOp::Concat(parts), _) => tensor_ops::concat(parts, &inputs, out_pixels, &mut output),
-            (StepOp::GlobalAvgPool { pixels }, _) => {
-                tensor_ops::global_avg_pool(inputs[0], batch, *pixels, step.shape.channels, &mut output)
-            }
-            (StepOp::Linear(linear), _) => tensor_ops::linear(linear, inputs[0], batch, &mut output),
-            (StepOp::Zeros, _) => output[..out_pixels * step.shape.channels].fill(0.0),
+    let width = if observer.is_some() { 1 } else { rayon::current_num_threads() };
+    let mut first = 0;
+    while first < plan.steps.len() {
+        let len = schedule::independent_run(&plan.steps[first..], width);
+        let (steps, weights) = (&plan.steps[first..first + len], &weights.steps[first..first + len]);
+        if len == 1 {
+            run_observed(&steps[0], &weights[0], isa, arena, observer.as_deref_mut());
+        } else {
+            run_side_by_side(steps, weights, isa, arena);
         }
-        let elapsed = started.elapsed();
-        if let Some(observer) = observer.as_deref_mut() {
-            if let (StepOp::BinaryConv(conv), true) = (&step.op, observer.wants_binary_detail()) {
-                let integer = binary::integer_outputs(conv, isa, arena.packed.view(kernel_rows), batch);
-                observer.binary_conv(step, &arena.packed.pixels, integer);
-            }
-            observer.step_done(step, &output[..out_pixels * step.shape.channels], elapsed);
-        }
-        arena.slots[step.output] = output;
+        first += len;
     }
     &arena.slots[plan.output_slot][..batch * plan.classes]
+}
+
+/// Runs one step alone and reports it to `observer`.
+fn run_observed<'o>(
+    step: &Step,
+    weights: &StepWeights,
+    isa: Isa,
+    arena: &mut Arena,
+    observer: Option<&mut (dyn Observer + 'o)>,
+) {
+    let started = Instant::now();
+    let mut output = std::mem::take(&mut arena.slots[step.output]);
+    let inputs: Vec<&[f32]> = step.inputs.iter().map(|&s| arena.slots[s].as_slice()).collect();
+    let scratch = &mut arena.scratch[0];
+    run_step(step, weights, isa, arena.batch, &inputs, &mut output, scratch);
+    let elapsed = started.elapsed();
+    if let Some(observer) = observer {
+        if let (StepOp::BinaryConv(conv), true) = (&step.op, observer.wants_binary_detail()) {
+            let packed = scratch.packed.view(weights.kernel_rows());
+            let integer = binary::integer_outputs(conv, isa, packed, arena.batch);
+            observer.binary_conv(step, &scratch.packed.pixels, integer);
+        }
+        let len = arena.batch * step.shape.height * step.shape.width * step.shape.channels;
+        observer.step_done(step, &output[..len], elapsed);
+    }
+    arena.slots[step.output] = output;
+}
+
+/// Runs mutually independent `steps` at the same time, each as a task of the current pool
+/// (whose idle threads also take parts of the larger steps).
+fn run_side_by_side(steps: &[Step], weights: &[StepWeights], isa: Isa, arena: &mut Arena) {
+    if arena.scratch.len() < steps.len() {
+        arena.scratch.resize_with(steps.len(), StepScratch::default);
+    }
+    let mut outputs: Vec<Vec<f32>> =
+        steps.iter().map(|step| std::mem::take(&mut arena.slots[step.output])).collect();
+    let (slots, batch) = (&arena.slots, arena.batch);
+    rayon::scope(|scope| {
+        for (((step, weights), output), scratch) in
+            steps.iter().zip(weights).zip(&mut outputs).zip(&mut arena.scratch)
+        {
+            let inputs: Vec<&[f32]> = step.inputs.iter().map(|&s| slots[s].as_slice()).collect();
+            scope.spawn(move |_| run_step(step, weights, isa, batch, &inputs, output, scratch));
+        }
+    });
+    for (step, output) in steps.iter().zip(outputs) {
+        arena.slots[step.output] = output;
+    }
+}
+
+/// Computes `step` of `batch` samples from its `inputs` into `output`.
+fn run_step(
+    step: &Step,
+    weights: &StepWeights,
+    isa: Isa,
+    batch: usize,
+    inputs: &[&[f32]],
+    output: &mut [f32],
+    scratch: &mut StepScratch,
+) {
+    debug_assert!(!step.inputs.contains(&step.output), "a step never writes a slot it reads");
+    let out_pixels = batch * step.shape.height * step.shape.width;
+    match (&step.op, weights) {
+        (StepOp::BinaryConv(conv), _) => {
+            binary_conv(conv, weights.kernel_rows(), isa, inputs[0], batch, &mut scratch.packed, output)
+        }
+        (StepOp::FloatConv(conv), StepWeights::Float(filters)) => {
+            float_conv(conv, filters, isa, inputs[0], batch, &mut scratch.float, output)
+        }
+        (StepOp::FloatConv(_), _) => unreachable!("PackedWeights::pack packs every float conv"),
+        (StepOp::MaxPool(window), _) => pool::run(window, pool::Reduce::Max, inputs[0], batch, output),
+        (StepOp::AvgPool(window), _) => pool::run(window, pool::Reduce::Mean, inputs[0], batch, output),
+        (StepOp::Add, _) => tensor_ops::add(inputs, &mut output[..out_pixels * step.shape.channels]),
+        (StepOp::Concat(parts), _) => tensor_ops::concat(parts, inputs, out_pixels, output),
+        (StepOp::GlobalAvgPool { pixels }, _) => {
+            tensor_ops::global_avg_pool(inputs[0], batch, *pixels, step.shape.channels, output)
+        }
+        (StepOp::Linear(linear), _) => tensor_ops::linear(linear, inputs[0], batch, output),
+        (StepOp::Zeros, _) => output[..out_pixels * step.shape.channels].fill(0.0),
+    }
 }

@@ -97,10 +97,35 @@ for r in rows:
         f"{ms(e['bnas'])} | {ms(e['ort'])} | {ms(e['openvino'])} | {ms(e['torch'])} | "
         f"{r['speedup_vs_ort']:.2f}x | {r['speedup_vs_openvino']:.2f}x | {r['speedup_vs_torch']:.2f}x | {rss} |"
     )
+lines += [
+    "",
+    "Where the runtime's time goes (sums of its per-layer medians; rates over the measured peaks times the threads):",
+    "",
+    "| model | batch | threads | binary convs | of popcount peak | float convs | of FMA peak | other ops |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
+for r in rows:
+    layers = r["layers"]
+    def total(op):
+        chosen = [l for l in layers if l["op"] == op]
+        us = sum(l["median_us"] for l in chosen)
+        macs = sum(l["binary_macs"] + l["float_macs"] for l in chosen)
+        return us, macs / max(us * 1e-6, 1e-12)
+    binary_us, binary_rate = total("binary conv")
+    float_us, float_rate = total("float conv")
+    other_us = sum(l["median_us"] for l in layers if l["op"] not in ("binary conv", "float conv"))
+    lines.append(
+        f"| {names.get(r['suite_model'], r['suite_model'])} | {r['batch']} | {r['threads']} | "
+        f"{binary_us:,.0f} us | {100 * binary_rate / r['binary_peak_macs_per_s']:.1f}% | "
+        f"{float_us:,.0f} us | {100 * float_rate / r['float_peak_macs_per_s']:.1f}% | {other_us:,.0f} us |"
+    )
 lines.append("")
 lines.append(
     f"`bash scripts/bench-suite.sh`: `bnas bench` medians of interleaved passes, fp32 baselines, "
-    f"pinned, runtime kernels {first['isa']}, on {suite['cpu'] or platform.processor()}."
+    f"pinned, runtime kernels {first['isa']}, on {suite['cpu'] or platform.processor()}; "
+    f"one-core peaks measured by the first run: "
+    f"{first['binary_peak_macs_per_s'] / first['threads'] / 1e9:,.0f}G binary MAC/s, "
+    f"{first['float_peak_macs_per_s'] / first['threads'] / 1e9:,.1f}G FP32 MAC/s."
 )
 with open(os.path.join(out, "suite.md.part"), "w") as f:
     f.write("\n".join(lines) + "\n")

@@ -53,6 +53,8 @@ pub struct Engines {
 /// relative to the sample's largest logit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Agreement {
+    /// Samples compared (the bench's batch, or whole passes of it adding up to at least 8).
+    pub samples: usize,
     /// Samples within the tolerance (1e-3).
     pub samples_within_tolerance: usize,
     /// Median over the samples.
@@ -277,13 +279,13 @@ impl BenchReport {
             ]);
         }
         let peak = &self.peak;
-        let b = self.batch;
+        let n = self.agreement.ort.samples;
         format!(
             "{} on {}: batch {}, {} thread(s) {}, {} interleaved rounds; runtime kernels {}\n\
              cost per sample  {} float MACs, {} binary MACs, {} OPs\n\
              model files      .bnas {}, ONNX fp32 {} ({:.1}x larger)\n\
-             logits agree     within 1e-3 of the largest logit: ORT on {}/{b} samples (median {:.1e}), \
-             OpenVINO on {}/{b} (median {:.1e}), libtorch on {}/{b} (median {:.1e})\n\n{}\n\n\
+             logits agree     within 1e-3 of the largest logit: ORT on {}/{n} samples (median {:.1e}), \
+             OpenVINO on {}/{n} (median {:.1e}), libtorch on {}/{n} (median {:.1e})\n\n{}\n\n\
              speedup of bnas: {:.2}x vs ONNX Runtime, {:.2}x vs OpenVINO, {:.2}x vs libtorch\n\n\
              Peak of one core ({:.2} GHz): {} binary MAC/s ({}), {} FP32 FLOP/s; compared below \
              with x{} threads\n\n\

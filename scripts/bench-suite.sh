@@ -99,12 +99,14 @@ for r in rows:
     )
 lines += [
     "",
-    "Where the runtime's time goes (sums of its per-layer medians; rates over the measured peaks times the threads):",
+    "Where the runtime's time goes at batch 1 (sums of its per-layer medians, from passes profiled step by step; "
+    "rates over the measured peaks times the threads). Larger batches run as sub-batches side by side, "
+    "which the step-by-step profile does not show:",
     "",
     "| model | batch | threads | binary convs | of popcount peak | float convs | of FMA peak | other ops |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
-for r in rows:
+for r in (r for r in rows if r["batch"] == 1):
     layers = r["layers"]
     def total(op):
         chosen = [l for l in layers if l["op"] == op]

@@ -4,8 +4,9 @@
 
 use std::sync::Mutex;
 
-/// Arenas kept, one per recent batch size (an eval's last, partial batch is one more).
-const KEPT_ARENAS: usize = 2;
+/// Arenas kept by default, one per recent batch size (an eval's last, partial batch is one
+/// more).
+pub(crate) const KEPT_ARENAS: usize = 2;
 
 /// Buffers made for one batch size.
 pub(crate) trait Arena {
@@ -17,12 +18,13 @@ pub(crate) trait Arena {
 #[derive(Debug)]
 pub(crate) struct ArenaCache<A> {
     kept: Mutex<Vec<A>>,
+    limit: usize,
 }
 
 impl<A: Arena> ArenaCache<A> {
-    /// An empty cache.
-    pub(crate) fn new() -> ArenaCache<A> {
-        ArenaCache { kept: Mutex::new(Vec::new()) }
+    /// An empty cache that keeps up to `limit` arenas.
+    pub(crate) fn new(limit: usize) -> ArenaCache<A> {
+        ArenaCache { kept: Mutex::new(Vec::new()), limit: limit.max(1) }
     }
 
     /// The kept arena of `batch`, or a new one from `make` (called without the lock held).
@@ -37,10 +39,10 @@ impl<A: Arena> ArenaCache<A> {
         }
     }
 
-    /// Keeps `arena` for the next run, dropping the oldest beyond [`KEPT_ARENAS`].
+    /// Keeps `arena` for the next run, dropping the oldest beyond the limit.
     pub(crate) fn keep(&self, arena: A) {
         let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if kept.len() >= KEPT_ARENAS {
+        if kept.len() >= self.limit {
             kept.remove(0);
         }
         kept.push(arena);
@@ -59,7 +61,7 @@ mod tests {
 
     #[test]
     fn reuses_the_arena_of_a_batch_and_keeps_the_most_recent_two() {
-        let cache = ArenaCache::new();
+        let cache = ArenaCache::new(KEPT_ARENAS);
         let made = |batch: usize| move || Ok::<usize, ()>(batch);
         let fail = || Err::<usize, ()>(());
         cache.keep(cache.take(1, made(1)).unwrap());

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use bnas_models::NetworkSpec;
 
-use crate::arena_cache::ArenaCache;
+use rayon::prelude::*;
+
+use crate::arena_cache::{ArenaCache, KEPT_ARENAS};
 use crate::cpu::{self, Arena, PackedWeights};
 use crate::data::RawImage;
 use crate::device::{Backend, Device, GpuError};
@@ -97,8 +99,8 @@ impl Model {
         let plan = Plan::build(&spec, &file, file.metadata().bn_eps)?;
         let (engine, fallback) = match open_gpu(&plan, options.device) {
             Ok(Some(engine)) => (engine, None),
-            Ok(None) => (cpu_engine(&plan), None),
-            Err(e) if options.device == Device::Auto => (cpu_engine(&plan), Some(e)),
+            Ok(None) => (cpu_engine(&plan, threads), None),
+            Err(e) if options.device == Device::Auto => (cpu_engine(&plan, threads), Some(e)),
             Err(e) => return Err(e.into()),
         };
         Ok(Model { file, spec, plan, isa, pool, engine, fallback })
@@ -183,17 +185,58 @@ impl Model {
             #[cfg(feature = "gpu")]
             Engine::Gpu(gpu) => return Ok(gpu.run(&self.plan, input, batch, observer)?),
         };
-        let mut arena = arenas.take(batch, || {
-            Arena::new(&self.plan, batch).ok_or_else(|| RuntimeError::OutOfMemory {
-                batch,
-                values: self.plan.slots.iter().map(|&len| len as u128 * batch as u128).sum(),
-            })
-        })?;
+        let sub = self.sub_batch();
+        if observer.is_none() && batch > sub {
+            return self.run_sub_batches(weights, arenas, input, batch, sub);
+        }
+        let mut arena = self.arena(arenas, batch)?;
         let logits = self
             .pool
             .install(|| cpu::execute(&self.plan, weights, self.isa, &mut arena, input, observer).to_vec());
         arenas.keep(arena);
         Ok(logits)
+    }
+
+    /// Samples per sub-batch on the CPU: as many as keep the plan's activations within
+    /// [`SUB_BATCH_BYTES`], at least 1.
+    fn sub_batch(&self) -> usize {
+        let per_sample = self.plan.slots.iter().sum::<usize>() * size_of::<f32>();
+        (SUB_BATCH_BYTES / per_sample.max(1)).max(1)
+    }
+
+    /// Runs `batch` samples as sub-batches of `sub`, side by side on the pool's threads, each
+    /// with its own arena. Every sample's logits are what a batch of any size gives.
+    fn run_sub_batches(
+        &self,
+        weights: &PackedWeights,
+        arenas: &ArenaCache<Arena>,
+        input: &[f32],
+        batch: usize,
+        sub: usize,
+    ) -> Result<Vec<f32>, RuntimeError> {
+        let (classes, per_sample) = (self.plan.classes, self.input_len());
+        let mut logits = vec![0.0; batch * classes];
+        self.pool.install(|| {
+            logits.par_chunks_mut(sub * classes).zip(input.par_chunks(sub * per_sample)).try_for_each(
+                |(out, input)| {
+                    let mut arena = self.arena(arenas, input.len() / per_sample)?;
+                    out.copy_from_slice(cpu::execute(&self.plan, weights, self.isa, &mut arena, input, None));
+                    arenas.keep(arena);
+                    Ok::<(), RuntimeError>(())
+                },
+            )
+        })?;
+        Ok(logits)
+    }
+
+    /// A kept CPU arena for `batch` samples, or a new one.
+    fn arena(&self, arenas: &ArenaCache<Arena>, batch: usize) -> Result<Arena, RuntimeError> {
+        arenas.take(batch, || {
+            Arena::new(&self.plan, batch).ok_or_else(|| RuntimeError::OutOfMemory {
+                batch,
+                values: self.plan.slots.iter().map(|&len| len as u128 * batch as u128).sum(),
+            })
+        })
     }
 
     /// Preprocesses an image as the metadata says, runs it and returns the `top_k` classes.
@@ -230,9 +273,15 @@ impl Model {
     }
 }
 
-/// The CPU engine of `plan`: its float convs packed.
-fn cpu_engine(plan: &Plan) -> Engine {
-    Engine::Cpu { weights: PackedWeights::pack(plan), arenas: ArenaCache::new() }
+/// Activations a CPU sub-batch may hold, about one core's share of the L2 cache: a larger
+/// batch runs as sub-batches (see [`Model::run_batch`]), since a layer's activations for the
+/// whole batch would stream through memory between layers.
+const SUB_BATCH_BYTES: usize = 1 << 20;
+
+/// The CPU engine of `plan` on `threads` threads: its convs packed, and room for a sub-batch
+/// arena per thread beside the usual ones.
+fn cpu_engine(plan: &Plan, threads: usize) -> Engine {
+    Engine::Cpu { weights: PackedWeights::pack(plan), arenas: ArenaCache::new(KEPT_ARENAS + threads) }
 }
 
 /// The GPU model `device` asks for: none for the CPU; for `Auto`, a hardware adapter only.

@@ -580,3 +580,43 @@ fn batches_equal_single_samples_on_every_backend_and_thread_count() {
         }
     }
 }
+
+/// Counts the steps a run reports (a run with an observer takes the whole batch at once).
+struct StepCount(usize);
+
+impl bnas_runtime::Observer for StepCount {
+    fn step_done(&mut self, _: &bnas_runtime::plan::Step, _: &[f32], _: std::time::Duration) {
+        self.0 += 1;
+    }
+}
+
+#[test]
+fn batches_too_large_for_the_cache_run_as_sub_batches_with_the_same_logits() {
+    // The zoo model's size: two samples' activations pass the 1 MiB a CPU sub-batch may hold,
+    // so a batch runs sample by sample, side by side on the threads.
+    let overrides = Overrides {
+        layers: Some(8),
+        channels: Some(16),
+        input: Some(InputShape { channels: 1, height: 28, width: 28 }),
+        ..Overrides::default()
+    };
+    let config = NetworkConfig::resolve("bnas-a", &overrides).unwrap();
+    let bytes = bnas_runtime::init::random_model(&config, 3, FloatStorage::F32).unwrap().to_bytes();
+    let (batch, per_sample) = (5, 28 * 28);
+    let mut rng = StdRng::seed_from_u64(12);
+    let input: Vec<f32> = (0..batch * per_sample).map(|_| rng.gen_range(-2.0..2.0)).collect();
+    for threads in [1, 2, 3] {
+        let options = Options { threads: Some(threads), ..Options::default() };
+        let model = Model::from_file(BnasFile::from_bytes(bytes.clone()).unwrap(), &options).unwrap();
+        let arena_bytes: usize = model.plan().slots.iter().sum::<usize>() * 4;
+        assert!(2 * arena_bytes > 1 << 20, "one sample ({arena_bytes} bytes) per sub-batch");
+        let split = model.run_batch(&input, batch).unwrap();
+        let mut steps = StepCount(0);
+        let whole = model.run_observed(&input, batch, Some(&mut steps)).unwrap();
+        assert_eq!(steps.0, model.plan().steps.len(), "the observed run is one pass over the batch");
+        let single: Vec<f32> =
+            input.chunks(per_sample).flat_map(|x| model.run_batch(x, 1).unwrap()).collect();
+        assert_eq!(split, whole, "{threads} threads: sub-batches vs the whole batch in one arena");
+        assert_eq!(split, single, "{threads} threads: sub-batches vs one sample at a time");
+    }
+}

@@ -15,7 +15,7 @@ use self::arena::{encode, packed_bytes, Arena, Command, Recorder};
 use self::context::Context;
 use self::kernels::Kernels;
 use self::weights::StepWeights;
-use crate::arena_cache::ArenaCache;
+use crate::arena_cache::{ArenaCache, KEPT_ARENAS};
 use crate::device::{GpuAdapter, GpuError};
 use crate::plan::{Plan, StepOp};
 use crate::trace::Observer;
@@ -59,7 +59,7 @@ impl GpuModel {
             Ok::<_, GpuError>((kernels, weights, dummy))
         })??;
         let max_batch = (limit / per_sample) as usize;
-        Ok(GpuModel { context, kernels, weights, dummy, max_batch, arenas: ArenaCache::new() })
+        Ok(GpuModel { context, kernels, weights, dummy, max_batch, arenas: ArenaCache::new(KEPT_ARENAS) })
     }
 
     /// The adapter it runs on.

@@ -25,8 +25,9 @@ cd "$ROOT"
 log "building the release binaries"
 cargo build --release -q --bin bnas -p bnas
 cargo build --release -q --bin bnas-run -p bnas-runtime
-BNAS=$ROOT/target/release/bnas
-BNAS_RUN=$ROOT/target/release/bnas-run
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BNAS=$TARGET/release/bnas
+BNAS_RUN=$TARGET/release/bnas-run
 mkdir -p "$OUT/runs"
 
 model_arg() { # suite model name: the `--model` argument of `bnas bench`

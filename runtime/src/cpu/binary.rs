@@ -114,6 +114,9 @@ fn dots(
     mut emit: impl FnMut(usize, &[i32], &[u32]),
 ) {
     let w = &conv.window;
+    if rows == 0 {
+        return;
+    }
     let words = words_for(w.in_channels);
     let panels = w.out_channels.div_ceil(PANEL);
     let (a, depth, filters): (&[u64], usize, &[u64]) = match packed.rows {

@@ -116,6 +116,9 @@ pub(super) fn gather<'a>(
         columns.resize(count * depth, 0);
     }
     let columns = &mut columns[..count * depth];
+    if count == 0 {
+        return columns;
+    }
     // Walk (sample, oy, ox) along the rows: no division per pixel.
     let (mut sample, mut oy, mut ox) = (first / (out_h * out_w), first / out_w % out_h, first % out_w);
     for column in columns.chunks_exact_mut(depth) {

@@ -89,16 +89,10 @@ impl Window {
         (out * self.stride + k * self.dilation).checked_sub(self.padding).filter(|&i| i < size)
     }
 
-    /// Calls `f(tap, pixel)` for each tap of output pixel `row` (counted over the whole batch)
-    /// that reads real input, in tap order: tap `ky * kernel + kx`, input pixel counted over the
-    /// whole batch. Padded taps are skipped.
-    #[inline]
-    pub fn for_each_valid_tap(&self, row: usize, mut f: impl FnMut(usize, usize)) {
-        self.for_each_valid_tap_in(row..row + 1, |_, tap, pixel| f(tap, pixel));
-    }
-
-    /// [`Window::for_each_valid_tap`] for output pixels `rows`, in order: calls
-    /// `f(row - rows.start, tap, pixel)`. Walks the rows without a division per row.
+    /// Calls `f(row - rows.start, tap, pixel)` for each tap of output pixels `rows` (counted over
+    /// the whole batch), in order, that reads real input: tap `ky * kernel + kx`, input pixel
+    /// counted over the whole batch. Padded taps are skipped. Walks the rows without a division
+    /// per row.
     #[inline]
     pub fn for_each_valid_tap_in(
         &self,
@@ -282,7 +276,7 @@ mod tests {
                     })
                     .collect();
                 let mut got = Vec::new();
-                w.for_each_valid_tap(row, |tap, pixel| got.push((tap, pixel)));
+                w.for_each_valid_tap_in(row..row + 1, |_, tap, pixel| got.push((tap, pixel)));
                 assert_eq!(got, want, "k{kernel} s{stride} p{padding} d{dilation} row {row}");
                 all.extend(want.into_iter().map(|(tap, pixel)| (row - 3, tap, pixel)));
             }

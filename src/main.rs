@@ -24,7 +24,7 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Write a checkpoint (or a reference checkpoint) as a `.bnas` deployment file and ONNX.
     Export(Box<commands::export::ExportArgs>),
-    /// The runtime against ONNX Runtime and libtorch fp32 on the same network: latency, memory,
+    /// The runtime against ONNX Runtime, OpenVINO and libtorch fp32 on the same network: latency, memory,
     /// per-layer time and the kernels' share of this machine's peak.
     Bench(Box<commands::bench::BenchArgs>),
 }

@@ -129,15 +129,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     progress.finish_and_clear();
-    let input = random_input(&file, args.passes.batch)?;
     let passes = AGREEMENT_SAMPLES.div_ceil(args.passes.batch);
     let samples = random_input(&file, passes * args.passes.batch)?;
     let agreement = check_agreement(&mut engines, &samples, args.passes.batch, passes)?;
-    let latencies = time_interleaved(&mut engines, &input, args, threads)?;
+    // The timed input is the first pass of the checked samples.
+    let input = &samples[..samples.len() / passes];
+    let latencies = time_interleaved(&mut engines, input, args, threads)?;
 
     let Engine::Bnas(model) = &engines[0] else { unreachable!("EngineKind::ALL starts with bnas") };
     let progress = spinner("profiling the runtime's layers");
-    let layer_times = step_medians(model, &input, args.passes.batch, args.passes.iters)?;
+    let layer_times = step_medians(model, input, args.passes.batch, args.passes.iters)?;
     let mut rss = Vec::new();
     for kind in EngineKind::ALL {
         progress.set_message(format!("measuring the peak memory of {} in a child process", kind.name()));
